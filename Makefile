@@ -30,7 +30,11 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.done $(BQ_VENV)/.done ## create .venv and .venv-bqemu (idempotent)
+# Each mk/*.mk adds its own targets (and may add to SETUP_EXTRA).
+SETUP_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
+setup: $(VENV)/.done $(BQ_VENV)/.done $(SETUP_EXTRA) ## create the venvs (idempotent)
 
 $(VENV)/.done: requirements/dev.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: java is missing; install Java 17 (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }

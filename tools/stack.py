@@ -2,9 +2,9 @@
 
 The Firestore and Pub/Sub emulators come with the machine's gcloud packages and run as
 plain JVMs (never through gcloud's wrapper scripts, which leave the JVM behind when
-killed). BigQuery is local-bigquery in its own Python 3.13 venv. Every server binds to
-127.0.0.1 on a free port; the settings land in ``<dir>/env`` as shell assignments and the
-PIDs in ``<dir>/pids`` so ``down`` stops exactly what ``up`` started.
+killed). BigQuery is local-bigquery in its own Python 3.13 venv. Every server binds
+to 127.0.0.1 on a free port; the settings land in ``<dir>/env`` as shell assignments
+and the PIDs in ``<dir>/pids`` so ``down`` stops exactly what ``up`` started.
 
     python -m tools.stack up --dir .local --project demo-perfcache
     python -m tools.stack down --dir .local
@@ -122,10 +122,12 @@ def emulator_jars() -> tuple[Path, Path]:
     firestore = platform / "cloud-firestore-emulator" / "cloud-firestore-emulator.jar"
     if not firestore.is_file():
         raise StackError(
-            f"the Firestore emulator jar is missing (expected {firestore}). Install the "
-            "Debian package google-cloud-cli-firestore-emulator."
+            f"the Firestore emulator jar is missing (expected {firestore}). "
+            "Install the Debian package google-cloud-cli-firestore-emulator."
         )
-    pubsub = sorted((platform / "pubsub-emulator" / "lib").glob("cloud-pubsub-emulator-*.jar"))
+    pubsub = sorted(
+        (platform / "pubsub-emulator" / "lib").glob("cloud-pubsub-emulator-*.jar")
+    )
     if not pubsub:
         raise StackError(
             f"the Pub/Sub emulator jar is missing (expected "
@@ -207,7 +209,13 @@ def plan(state_dir: Path, project: str) -> tuple[Endpoints, list[Server]]:
         ),
         Server(
             name="pubsub",
-            argv=[java, "-jar", str(pubsub_jar), f"--host={HOST}", f"--port={ports['ps']}"],
+            argv=[
+                java,
+                "-jar",
+                str(pubsub_jar),
+                f"--host={HOST}",
+                f"--port={ports['ps']}",
+            ],
             ready=pubsub_ready(endpoints.pubsub, project),
         ),
         Server(

@@ -1,0 +1,1 @@
+"""Teacher-performance dashboard cache: BigQuery into Firestore, served by an API."""

@@ -1,0 +1,65 @@
+"""Every error the product raises on purpose, under one base class.
+
+    PerfcacheError
+    ├── ConfigError            a setting is missing or malformed (fatal)
+    ├── TransientError         worth retrying: the service may answer next time
+    └── FatalError             retrying cannot help (bad SQL, bad data, bad request)
+        ├── DuplicateKeyError  one result holds the same key twice
+        └── RejectLimitError   too many rows Firestore cannot store
+
+The sync asks Pub/Sub to redeliver a message only for a TransientError; ``is_transient``
+is the one predicate that decides, for our errors and the Google client's alike.
+"""
+
+from __future__ import annotations
+
+
+class PerfcacheError(Exception):
+    """Base of every error the product raises on purpose."""
+
+
+class ConfigError(PerfcacheError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class TransientError(PerfcacheError):
+    """A failure that may pass: a retry later can succeed."""
+
+
+class FatalError(PerfcacheError):
+    """A failure that a retry cannot fix."""
+
+
+class DuplicateKeyError(FatalError):
+    """A dataset's result holds one key on more than one row."""
+
+
+class RejectLimitError(FatalError):
+    """More rows were rejected than the configured share allows."""
+
+
+# gRPC / HTTP status names the Google clients raise that may succeed on retry.
+_TRANSIENT_NAMES = frozenset(
+    {
+        "Aborted",
+        "DeadlineExceeded",
+        "InternalServerError",
+        "ResourceExhausted",
+        "ServiceUnavailable",
+        "TooManyRequests",
+        "BadGateway",
+        "GatewayTimeout",
+        "RetryError",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when retrying the operation that raised ``error`` may succeed."""
+    if isinstance(error, TransientError):
+        return True
+    if isinstance(error, PerfcacheError):
+        return False
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    return type(error).__name__ in _TRANSIENT_NAMES
