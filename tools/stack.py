@@ -37,6 +37,11 @@ START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 
 
+# Servers started by this process, kept so they are reaped when stopped (a dropped
+# Popen of a live child is a leak Python warns about).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class StackError(RuntimeError):
     """A server is missing, would not start, or would not answer."""
 
@@ -299,6 +304,7 @@ def _start(server: Server, state_dir: Path) -> None:
         start_new_session=True,
     )
     log.close()
+    _children[process.pid] = process
     (_pid_dir(state_dir) / f"{server.name}.pid").write_text(f"{process.pid}\n")
 
 
@@ -321,6 +327,12 @@ def _wait_ready(server: Server, state_dir: Path, deadline: float) -> None:
 
 
 def _zombie(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return False
+        del _children[pid]
+        return True
     with contextlib.suppress(ChildProcessError):
         finished, _ = os.waitpid(pid, os.WNOHANG)
         return finished == pid
@@ -372,6 +384,9 @@ def _stop_group(pid: int) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+    child = _children.pop(pid, None)
+    if child is not None:
+        child.wait(timeout=STOP_TIMEOUT_S)
 
 
 def read_env(state_dir: Path) -> dict[str, str]:
