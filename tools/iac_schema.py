@@ -12,7 +12,8 @@ offline against a small committed JSON file.
 
 Output shape, sorted so a regeneration shows a readable diff:
 
-    {"provider": ..., "resources": {"google_x": BLOCK}, "data_sources": {...}}
+    {"provider": ..., "provider_config": BLOCK,
+     "resources": {"google_x": BLOCK}, "data_sources": {"google_y": BLOCK}}
     BLOCK = {"arguments": {name: {"required": bool}},
              "attributes": [names readable in a reference],
              "blocks": {name: {"required": bool, "max_items": 1 | null,
@@ -33,7 +34,8 @@ PACKAGE = "@cdktf/provider-google"
 PACKAGE_VERSION = "16.12.1"
 
 # "...docs/resources/cloudfunctions2_function#service_config Cloud..." -> the name.
-_ANCHOR = re.compile(r"/docs/(?:resources|data-sources)/[a-z0-9_]+#([a-z0-9_]+)")
+_ANCHOR = re.compile(r"/docs(?:/(?:resources|data-sources)/[a-z0-9_]+)?#([a-z0-9_]+)")
+_PROVIDER_CONFIG = f"{PACKAGE}.provider.GoogleProviderConfig"
 _KIND = re.compile(r"/docs/(resources|data-sources)/([a-z0-9_]+) (google_[a-z0-9_]+)")
 _TF_TYPE = re.compile(r'^\s*(resource|data)\s+"(google_[a-z0-9_]+)"', re.MULTILINE)
 
@@ -142,6 +144,7 @@ def extract(assembly: dict[str, Any], used: dict[str, set[str]]) -> dict[str, An
     out: dict[str, Any] = {
         "provider": f"hashicorp/google {PROVIDER_VERSION}",
         "source": f"npm {PACKAGE} {PACKAGE_VERSION} (.jsii)",
+        "provider_config": extractor.block(_PROVIDER_CONFIG, None),
         "resources": {},
         "data_sources": {},
     }
