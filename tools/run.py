@@ -1,0 +1,143 @@
+"""`make run`: the whole product locally, from empty servers to a serving API.
+
+Steps: start the servers (or reuse the ones `make up` started), load the small sample if
+the warehouse is empty, run one sync, then serve the API in the foreground and print how
+to call it. Ctrl-C stops the API and every server this command started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tools import stack
+
+REPO = stack.REPO
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.run", description=__doc__)
+    parser.add_argument("--dir", type=Path, default=REPO / ".local")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+
+    if _port_taken(args.port):
+        print(
+            f"error: port {args.port} on 127.0.0.1 is already in use. Stop what "
+            f"listens there or pick another: `make run PORT=8081`.",
+            file=sys.stderr,
+        )
+        return 1
+
+    started_here = False
+    try:
+        env_vars = stack.read_env(args.dir)
+        print("Reusing the servers `make up` started.", file=sys.stderr)
+    except stack.StackError:
+        print(
+            "Starting Firestore, BigQuery and Pub/Sub on 127.0.0.1 ...", file=sys.stderr
+        )
+        try:
+            env_vars = stack.up(args.dir).as_env()
+        except stack.StackError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        started_here = True
+
+    env = {**os.environ, **env_vars, "PYTHONPATH": str(REPO)}
+    try:
+        return _seed_sync_serve(env, args.port)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if started_here:
+            stopped = stack.down(args.dir)
+            print(f"Stopped: {', '.join(stopped) or 'nothing'}.", file=sys.stderr)
+
+
+def _seed_sync_serve(env: dict[str, str], port: int) -> int:
+    python = str(VENV_BIN / "python")
+
+    seeded = subprocess.run(
+        [python, "-m", "sample.load", "--scale", "small", "--if-empty"], env=env
+    )
+    if seeded.returncode != 0:
+        print(
+            "error: loading the sample warehouse failed (see above).", file=sys.stderr
+        )
+        return seeded.returncode
+
+    print("Syncing BigQuery into Firestore ...", file=sys.stderr)
+    synced = subprocess.run([python, "-m", "perfcache.sync"], env=env)
+    if synced.returncode != 0:
+        print("error: the sync failed (its summary is above).", file=sys.stderr)
+        return synced.returncode
+
+    secret = subprocess.run(
+        [python, "-m", "tools.devtoken", "--print-secret"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    env = {**env, "PERFCACHE_JWT_SECRET": env.get("PERFCACHE_JWT_SECRET") or secret}
+    token = subprocess.run(
+        [python, "-m", "tools.devtoken", "--role", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+    url = f"http://127.0.0.1:{port}"
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    print(
+        f"\nThe API is serving on {url}\n\n"
+        "An admin token (signed with the local development secret):\n"
+        f"  export TOKEN={token}\n\n"
+        "Try:\n"
+        f'  curl {auth} "{url}/api/teacher-data?page_size=2"\n'
+        f"  curl {auth} {url}/api/data-sync/status\n\n"
+        "Tokens for other roles: make token ROLE=school SCOPE=SCH-0001\n"
+        "Ctrl-C stops the API and the servers this command started.\n",
+        flush=True,
+    )
+    server = subprocess.Popen(
+        [
+            str(VENV_BIN / "functions-framework"),
+            "--source",
+            str(REPO / "functions" / "api" / "main.py"),
+            "--target",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+    )
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        return 0
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
