@@ -5,7 +5,10 @@
     ├── TransientError         worth retrying: the service may answer next time
     └── FatalError             retrying cannot help (bad SQL, bad data, bad request)
         ├── DuplicateKeyError  one result holds the same key twice
-        └── RejectLimitError   too many rows Firestore cannot store
+        ├── RejectLimitError   too many rows Firestore cannot store
+        ├── ValueConversionError  one cell has no faithful Firestore form (row rejected)
+        └── InvalidKeyError    one row's key cannot name a document (row rejected)
+            └── NullKeyError   a key column is NULL on that row
 
 The sync asks Pub/Sub to redeliver a message only for a TransientError; ``is_transient``
 is the one predicate that decides, for our errors and the Google client's alike.
@@ -36,6 +39,18 @@ class DuplicateKeyError(FatalError):
 
 class RejectLimitError(FatalError):
     """More rows were rejected than the configured share allows."""
+
+
+class ValueConversionError(FatalError):
+    """A cell has no faithful Firestore form; the sync rejects that row only."""
+
+
+class InvalidKeyError(FatalError):
+    """A row's key values cannot name a document; the sync rejects that row only."""
+
+
+class NullKeyError(InvalidKeyError):
+    """A key column is NULL on a row, so the row has no identity to store under."""
 
 
 # gRPC / HTTP status names the Google clients raise that may succeed on retry.
