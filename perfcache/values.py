@@ -442,8 +442,8 @@ def _interval(field: SchemaField) -> Encoder:
         if parts is None:
             raise _mismatch(
                 field,
-                "a dateutil relativedelta (REST) or a months/days/nanoseconds "
-                "value (Arrow)",
+                "a dateutil relativedelta (REST), canonical INTERVAL text or a "
+                "months/days/nanoseconds value (Arrow)",
                 value,
             )
         return canonical_interval(*parts)
@@ -451,8 +451,22 @@ def _interval(field: SchemaField) -> Encoder:
     return encode
 
 
+_INTERVAL_TEXT = re.compile(
+    r"(?P<calendar_sign>-?)(?P<years>\d+)-(?P<months>\d+) (?P<days>-?\d+) "
+    r"(?P<time_sign>-?)(?P<hours>\d+):(?P<minutes>\d+):(?P<seconds>\d+)"
+    r"(?:\.(?P<fraction>\d{1,9}))?"
+)
+
+
 def _interval_parts(value: Any) -> tuple[int, int, int] | None:
-    """(months, days, nanoseconds) of either client's INTERVAL value."""
+    """(months, days, nanoseconds) of an INTERVAL as either client gives it.
+
+    Arrow batches hold BigQuery's canonical text, which is exact. The REST client
+    builds a dateutil relativedelta, which folds every 24 hours into a day: an
+    INTERVAL '0-0 0 25:0:0' arrives as 1 day 1 hour (see docs/types.md).
+    """
+    if isinstance(value, str):
+        return _parse_interval(value)
     if all(hasattr(value, name) for name in ("months", "days", "nanoseconds")):
         return int(value.months), int(value.days), int(value.nanoseconds)
     if type(value).__name__ != "relativedelta":
@@ -463,6 +477,20 @@ def _interval_parts(value: Any) -> tuple[int, int, int] | None:
     seconds = (value.hours * 60 + value.minutes) * 60 + value.seconds
     nanoseconds = seconds * _NANOS_PER_SECOND + value.microseconds * 1_000
     return value.years * 12 + value.months, value.days, nanoseconds
+
+
+def _parse_interval(text: str) -> tuple[int, int, int] | None:
+    match = _INTERVAL_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    calendar = -1 if match["calendar_sign"] else 1
+    clock = -1 if match["time_sign"] else 1
+    months = calendar * (int(match["years"]) * 12 + int(match["months"]))
+    seconds = (int(match["hours"]) * 60 + int(match["minutes"])) * 60 + int(
+        match["seconds"]
+    )
+    fraction = int((match["fraction"] or "").ljust(9, "0"))
+    return months, int(match["days"]), clock * (seconds * _NANOS_PER_SECOND + fraction)
 
 
 def canonical_interval(months: int, days: int, nanoseconds: int) -> str:
@@ -533,6 +561,14 @@ def _record_encoder(field: SchemaField, json_text: bool) -> Encoder:
     return encode
 
 
+# The REST client names a RANGE's ends start and end; Arrow batches from the Storage
+# Read API name the struct's children __range_start and __range_end.
+_RANGE_KEYS = {
+    frozenset({"start", "end"}): ("start", "end"),
+    frozenset({"__range_start", "__range_end"}): ("__range_start", "__range_end"),
+}
+
+
 def _range_encoder(field: SchemaField) -> Encoder:
     from google.cloud.bigquery import SchemaField
 
@@ -546,10 +582,13 @@ def _range_encoder(field: SchemaField) -> Encoder:
     bound = _field_encoder(SchemaField(field.name, element_type), json_text=False)
 
     def encode(value: Any) -> dict[str, Any]:
-        if not isinstance(value, Mapping) or set(value) != {"start", "end"}:
+        if not isinstance(value, Mapping):
+            raise _mismatch(field, "a dict with keys 'start' and 'end'", value)
+        keys = _RANGE_KEYS.get(frozenset(value))
+        if keys is None:
             raise _mismatch(field, "a dict with keys 'start' and 'end'", value)
         # None is an UNBOUNDED end.
-        return {"start": bound(value["start"]), "end": bound(value["end"])}
+        return {"start": bound(value[keys[0]]), "end": bound(value[keys[1]])}
 
     return encode
 
