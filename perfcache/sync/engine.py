@@ -1,0 +1,612 @@
+"""One sync run, step by step.
+
+    run_sync
+      claim      skip a redelivered message already done; take the lease
+      prepare    per dataset: fresh? sources changed? query, encode, diff, write the
+                 slot nobody reads (a failed dataset keeps serving its old data)
+      switch     one transaction points readers at every written dataset at once
+      level      bring the slot readers left level with the new one
+      record     the run log, the final log line, the lease released
+
+A crash at any step leaves readers on a complete generation: rows are only ever written
+to the slot the pointer does not name, until the pointer moves in one transaction.
+Before writing into a slot the pointer's ``slots_equal`` is cleared, so the next run
+never trusts a half-written slot, and its diff against the slot's actual contents
+converges whatever the crash left.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from perfcache import clients, docids, logs, store
+from perfcache.config import Settings
+from perfcache.datasets import DATASETS, Dataset
+from perfcache.errors import FatalError, RejectLimitError, TransientError, is_transient
+from perfcache.store import DatasetState, Pointer, Slot
+from perfcache.sync import lease, runlog, source
+from perfcache.sync.rows import Checksum, Encoded, Rejected, RowCodec
+from perfcache.sync.runlog import DatasetReport, RunReport, Trigger
+from perfcache.sync.writer import Counts, Ramp, Writer, row_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from google.cloud import firestore as fs
+
+log = logs.get_logger(__name__)
+
+# Documents per page when reading a slot's row hashes: one request stays well inside
+# Firestore's 60 s query deadline even at the first load of a large dataset.
+_HASH_PAGE = 10_000
+
+
+class UnknownDataTypeError(FatalError):
+    """A sync was asked for a dataset that is not declared."""
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What to sync: ``all`` or one dataset, forced or not, for real or dry."""
+
+    data_type: str = "all"
+    force: bool = False
+    dry_run: bool = False
+    trigger: Trigger = "cli"
+    message_id: str = ""
+
+
+@dataclass
+class Services:
+    """The clients a run uses; tests pass wrappers around the real ones."""
+
+    firestore: Any
+    bigquery: Any
+    read_client: Any | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        return cls(
+            firestore=clients.firestore_client(settings),
+            bigquery=clients.bigquery_client(settings),
+            read_client=clients.bigquery_read_client(settings),
+        )
+
+
+def resolve(data_type: str, catalogue: Sequence[Dataset] = DATASETS) -> list[Dataset]:
+    """The datasets a request names: all of them, or the one called ``data_type``."""
+    if data_type in ("", "all"):
+        return list(catalogue)
+    for dataset in catalogue:
+        if dataset.name == data_type:
+            return [dataset]
+    known = ", ".join(["all", *(d.name for d in catalogue)])
+    raise UnknownDataTypeError(
+        f"expected data_type to be one of: {known}; found {data_type!r}. Send one of "
+        "those names (or leave it empty for all)."
+    )
+
+
+def run_sync(
+    settings: Settings,
+    request: SyncRequest,
+    services: Services | None = None,
+    catalogue: Sequence[Dataset] = DATASETS,
+) -> RunReport:
+    """Runs one sync and returns its summary (also stored in ``sync_runs``).
+
+    Raises UnknownDataTypeError before doing anything for an unknown data_type; every
+    later failure is recorded in the returned report instead of raised.
+    """
+    chosen = resolve(request.data_type, catalogue)
+    services = services or Services.from_settings(settings)
+    started = datetime.now(UTC)
+    report = RunReport(
+        run_id=runlog.new_run_id(started),
+        trigger=request.trigger,
+        started_at=started,
+        data_type=request.data_type or "all",
+        force=request.force,
+        dry_run=request.dry_run,
+        message_id=request.message_id,
+    )
+    with logs.bind_labels(run_id=report.run_id):
+        run = _Run(settings, request, services, report)
+        try:
+            run.execute(chosen)
+        except Exception as error:  # the run log records any failure
+            report.status = "failed"
+            report.error = f"{type(error).__name__}: {error}"
+            report.retryable = is_transient(error)
+            log.exception("sync run failed", extra={"retryable": report.retryable})
+        finally:
+            run.finish()
+    return report
+
+
+@dataclass
+class _Plan:
+    """One dataset's prepared result: what the switch and the level step need."""
+
+    dataset: Dataset
+    report: DatasetReport
+    previous: DatasetState | None
+    source_key: str
+    # None when the dataset was skipped before querying.
+    result: source.Result | None = None
+    codec: RowCodec | None = None
+    hashes: dict[str, str] = field(default_factory=dict)
+    checksum: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    # Every row's document, while the result fits in sync_buffer_rows.
+    docs: dict[str, Encoded] | None = None
+    target: Slot = "a"
+    changed: set[str] = field(default_factory=set)
+    vanished: list[str] = field(default_factory=list)
+    # "switch": serve the target slot; "confirm": same rows, refresh synced_at only.
+    action: str = "none"
+    retryable: bool = False
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: Settings,
+        request: SyncRequest,
+        services: Services,
+        report: RunReport,
+    ) -> None:
+        self.settings = settings
+        self.request = request
+        self.services = services
+        self.report = report
+        self.fs: fs.Client = services.firestore
+        self.holds_lease = False
+        self.ramp = Ramp(settings.write_ramp_start_ops)
+        self.pointer_ref = self.fs.collection(store.STATE_COLLECTION).document(
+            store.POINTER_DOC
+        )
+
+    # --- the steps ----------------------------------------------------------------
+
+    def execute(self, chosen: list[Dataset]) -> None:
+        if not self._claim():
+            return
+        runlog.save(self.fs, self.report)
+        pointer = self._read_pointer()
+
+        plans = []
+        for position, dataset in enumerate(chosen):
+            if position and not lease.renew(
+                self.fs, self.report.run_id, self.settings.lease_ttl_s
+            ):
+                raise TransientError(
+                    "the sync lease passed to another run mid-run (this run was "
+                    "slower than PERFCACHE_LEASE_TTL_S); stopping before the switch"
+                )
+            plans.append(self._prepare(dataset, pointer.datasets.get(dataset.name)))
+
+        if not self.request.dry_run:
+            self._switch([p for p in plans if p.action in ("switch", "confirm")])
+            self._level([p for p in plans if p.action == "switch"])
+        self._settle_status(plans)
+
+    def _claim(self) -> bool:
+        """Skips a message already done, then takes the lease; False to stop."""
+        if self.request.message_id:
+            done = runlog.finished_run_for(self.fs, self.request.message_id)
+            if done is not None:
+                self.report.status = "duplicate"
+                self.report.error = (
+                    f"message {self.request.message_id} was already handled by run "
+                    f"{done}; acknowledged without syncing again"
+                )
+                log.info("redelivered message already handled", extra={"by": done})
+                return False
+        claim = lease.acquire(self.fs, self.report.run_id, self.settings.lease_ttl_s)
+        if not claim.acquired:
+            self.report.status = "already_running"
+            self.report.error = (
+                f"run {claim.other_run_id} holds the sync lease until "
+                f"{claim.other_expires_at}; this run did nothing"
+            )
+            log.info("another sync is running", extra={"other": claim.other_run_id})
+            return False
+        self.holds_lease = True
+        if claim.other_run_id:
+            runlog.mark_abandoned(self.fs, claim.other_run_id)
+        return True
+
+    def _prepare(self, dataset: Dataset, previous: DatasetState | None) -> _Plan:
+        """Everything for one dataset up to (not including) the switch."""
+        started = time.monotonic()
+        plan = _Plan(dataset, DatasetReport(), previous, source_key="")
+        try:
+            with logs.bind_labels(dataset=dataset.name):
+                self._prepare_steps(plan)
+        except Exception as error:  # noqa: BLE001 (one dataset's failure is reported)
+            plan.action = "none"
+            plan.report.status = "failed"
+            plan.report.reason = f"{type(error).__name__}: {error}"
+            plan.retryable = is_transient(error)
+            log.error(  # noqa: TRY400 (the reason is the message; no trace needed)
+                "dataset failed; its previous data stays served",
+                extra={
+                    "dataset": dataset.name,
+                    "reason": plan.report.reason,
+                    "retryable": plan.retryable,
+                },
+            )
+        plan.report.duration_s = round(time.monotonic() - started, 3)
+        self.report.datasets[dataset.name] = plan.report
+        log.info(
+            "dataset summary",
+            extra={"dataset": dataset.name, **vars(plan.report)},
+        )
+        return plan
+
+    def _prepare_steps(self, plan: _Plan) -> None:
+        dataset, previous, report = plan.dataset, plan.previous, plan.report
+
+        # 1. Freshness: a recent sync is enough unless forced.
+        if previous is not None and not self.request.force and self._is_fresh(previous):
+            report.status, report.reason = "skipped", "fresh"
+            return
+
+        # 2. Change check: metadata or refresh key, no main query.
+        plan.source_key = source.source_key(
+            self.services.bigquery, self.settings, dataset, self.report.run_id
+        )
+        if (
+            previous is not None
+            and not self.request.force
+            and plan.source_key == previous.source_key
+        ):
+            report.status, report.reason = "skipped", "unchanged"
+            plan.action = "confirm"
+            return
+
+        # 3. Query, then read every page once: ids, hashes, rejects, duplicates.
+        plan.result = source.run_query(
+            self.services.bigquery,
+            self.settings,
+            dataset,
+            self.report.run_id,
+            self.services.read_client,
+        )
+        report.bytes_processed = plan.result.bytes_processed
+        self._scan(plan)
+
+        # 4. Diff against the slot nobody reads; nothing to do when it is known equal.
+        plan.target = store.other(previous.slot) if previous else "a"
+        if (
+            previous is not None
+            and previous.slots_equal
+            and plan.checksum == previous.checksum
+        ):
+            report.unchanged = len(plan.hashes)
+            report.reason = "result unchanged"
+            plan.action = "confirm"
+            plan.docs = None
+            self._set_dry_status(report)
+            return
+        stored = self._read_hashes(dataset, plan.target, report)
+        self._diff(plan, stored)
+
+        # 5. Write the target slot (a dry run stops at the counts).
+        if self.request.dry_run:
+            self._set_dry_status(report)
+            return
+        if previous is not None and previous.slots_equal:
+            self._mark_slots_unequal(dataset.name)
+        counts = self._apply(plan, plan.target, plan.changed, plan.vanished)
+        report.firestore_writes += counts.writes
+        report.firestore_deletes += counts.deletes
+        plan.action = "switch"
+
+    def _switch(self, plans: list[_Plan]) -> None:
+        """One transaction moves every written dataset's readers to its new slot."""
+        if not plans:
+            return
+        from google.cloud import firestore
+
+        now = datetime.now(UTC)
+        run_id = self.report.run_id
+
+        @firestore.transactional
+        def switch(transaction: Any) -> Pointer:
+            snapshot = self.pointer_ref.get(transaction=transaction)
+            current = Pointer.from_firestore(
+                snapshot.to_dict() if snapshot.exists else None
+            )
+            states = dict(current.datasets)
+            switched = False
+            for plan in plans:
+                name, old = plan.dataset.name, states.get(plan.dataset.name)
+                if plan.action == "confirm" and old is not None:
+                    states[name] = replace(
+                        old,
+                        synced_at=now,
+                        run_id=run_id,
+                        source_key=plan.source_key or old.source_key,
+                    )
+                elif plan.action == "switch":
+                    switched = True
+                    states[name] = DatasetState(
+                        slot=plan.target,
+                        generation=(old.generation if old else 0) + 1,
+                        synced_at=now,
+                        row_count=len(plan.hashes),
+                        checksum=plan.checksum,
+                        source_key=plan.source_key,
+                        run_id=run_id,
+                        columns=plan.columns,
+                        slots_equal=False,
+                    )
+            updated = Pointer(
+                generation=current.generation + (1 if switched else 0),
+                switched_at=now if switched else current.switched_at,
+                datasets=states,
+            )
+            transaction.set(self.pointer_ref, updated.to_firestore())
+            return updated
+
+        if not lease.renew(self.fs, run_id, self.settings.lease_ttl_s):
+            raise TransientError(
+                "the sync lease passed to another run before the switch; this run's "
+                "writes stay unserved and the next run converges"
+            )
+        pointer: Pointer = switch(self.fs.transaction())
+        log.info(
+            "pointer switched",
+            extra={
+                "generation": pointer.generation,
+                "switched": [p.dataset.name for p in plans if p.action == "switch"],
+                "confirmed": [p.dataset.name for p in plans if p.action == "confirm"],
+            },
+        )
+
+    def _level(self, plans: list[_Plan]) -> None:
+        """Rewrites the slot readers left so the next sync starts from equal slots.
+
+        A failure here is logged, not raised: readers are already on the new rows,
+        and the next run's diff levels whatever is left (slots_equal stays False).
+        """
+        if not plans:
+            return
+        time.sleep(self.settings.level_grace_s)
+        leveled = []
+        for plan in plans:
+            try:
+                self._level_one(plan)
+            except Exception as error:  # noqa: BLE001 (served data is already right)
+                self.report.error = f"levelling {plan.dataset.name} failed: {error}"
+                log.warning(
+                    "levelling the unserved slot failed; the next run will finish it",
+                    extra={"dataset": plan.dataset.name, "error": str(error)},
+                )
+            else:
+                leveled.append(plan.dataset.name)
+        if leveled:
+            from google.cloud.firestore_v1.field_path import FieldPath
+
+            self.pointer_ref.update(
+                {
+                    FieldPath("datasets", name, "slots_equal").to_api_repr(): True
+                    for name in leveled
+                }
+            )
+
+    def _level_one(self, plan: _Plan) -> None:
+        left = store.other(plan.target)
+        if plan.previous is not None and plan.previous.slots_equal:
+            # The slot just left held what the target held before: same diff.
+            changed, vanished = plan.changed, plan.vanished
+        else:
+            stored = self._read_hashes(plan.dataset, left, plan.report)
+            changed = {i for i, h in plan.hashes.items() if stored.get(i) != h}
+            vanished = [i for i in stored if i not in plan.hashes]
+        counts = self._apply(plan, left, changed, vanished)
+        plan.report.firestore_writes += counts.writes
+        plan.report.firestore_deletes += counts.deletes
+        self.report.datasets[plan.dataset.name] = plan.report
+
+    def _settle_status(self, plans: list[_Plan]) -> None:
+        failed = [p for p in plans if p.report.status == "failed"]
+        if failed:
+            self.report.status = "failed"
+            self.report.retryable = any(p.retryable for p in failed)
+            names = ", ".join(p.dataset.name for p in failed)
+            self.report.error = self.report.error or f"datasets failed: {names}"
+        elif all(p.report.status == "skipped" for p in plans):
+            self.report.status = "skipped"
+        else:
+            self.report.status = "succeeded"
+
+    def finish(self) -> None:
+        """Records the run (log document, final line) and releases the lease."""
+        self.report.finished_at = datetime.now(UTC)
+        try:
+            runlog.save(self.fs, self.report)
+        except Exception as error:  # noqa: BLE001 (the final log line still goes out)
+            log.error("could not save the run log", extra={"error": str(error)})  # noqa: TRY400
+        if self.holds_lease:
+            try:
+                lease.release(self.fs, self.report.run_id)
+            except Exception as error:  # noqa: BLE001 (the lease expires by itself)
+                log.warning("could not release the lease", extra={"error": str(error)})
+        summary = self.report.to_dict()
+        log.log(
+            40 if self.report.status == "failed" else 20,
+            "sync run finished",
+            extra={
+                "event": "sync_run_finished",
+                "status": self.report.status,
+                "retryable": self.report.retryable,
+                "duration_s": round(
+                    (self.report.finished_at - self.report.started_at).total_seconds(),
+                    3,
+                ),
+                "datasets": summary["datasets"],
+                "error": self.report.error,
+            },
+        )
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _is_fresh(self, state: DatasetState) -> bool:
+        age = (datetime.now(UTC) - state.synced_at).total_seconds()
+        due = self.settings.freshness_window_s - self.settings.freshness_slack_s
+        return age < due
+
+    def _read_pointer(self) -> Pointer:
+        snapshot = self.pointer_ref.get()
+        return Pointer.from_firestore(snapshot.to_dict() if snapshot.exists else None)
+
+    def _scan(self, plan: _Plan) -> None:
+        """Reads the result once: encodes rows, collects ids and hashes, checks them."""
+        assert plan.result is not None
+        dataset, report = plan.dataset, plan.report
+        from perfcache import values
+
+        plan.columns = values.column_map(plan.result.schema)
+        plan.codec = RowCodec(
+            plan.result.schema,
+            dataset.key,
+            store.row_collection(dataset, "a"),
+            json_text=plan.result.arrow,
+        )
+        buffer_limit = self.settings.sync_buffer_rows
+        plan.docs = {} if plan.result.total_rows <= buffer_limit else None
+        duplicates = docids.DuplicateKeys(dataset.key)
+        checksum = Checksum()
+        rejects: list[dict[str, str]] = []
+        started = time.monotonic()
+        for page in source.pages(plan.result, self.settings, self.services.read_client):
+            for row in page:
+                encoded = plan.codec.encode(row)
+                if isinstance(encoded, Rejected):
+                    report.rejected += 1
+                    if len(rejects) < runlog.REJECTS_SAMPLE:
+                        rejects.append(
+                            {"doc_id": encoded.doc_id, "reason": encoded.reason}
+                        )
+                    continue
+                if not duplicates.add(encoded.doc_id, encoded.key):
+                    continue
+                plan.hashes[encoded.doc_id] = encoded.row_hash
+                checksum.add(encoded.doc_id, encoded.row_hash)
+                if plan.docs is not None:
+                    plan.docs[encoded.doc_id] = encoded
+            report.rows_read += len(page)
+            elapsed = time.monotonic() - started or 1e-9
+            log.info(
+                "page read",
+                extra={
+                    "dataset": dataset.name,
+                    "rows": len(page),
+                    "rows_read": report.rows_read,
+                    "rows_per_s": round(report.rows_read / elapsed),
+                },
+            )
+        if rejects:
+            self.report.rejects[dataset.name] = rejects
+        duplicates.check(dataset.name)
+        share = report.rejected / report.rows_read if report.rows_read else 0.0
+        if share > self.settings.reject_share_limit:
+            raise RejectLimitError(
+                f"dataset {dataset.name!r}: {report.rejected} of {report.rows_read} "
+                f"rows ({share:.2%}) cannot be stored in Firestore; the limit is "
+                f"{self.settings.reject_share_limit:.2%} "
+                "(PERFCACHE_REJECT_SHARE_LIMIT). The run log lists the first ones; fix "
+                "them in the dataset's SQL."
+            )
+        plan.checksum = checksum.hexdigest()
+
+    def _read_hashes(
+        self, dataset: Dataset, slot: Slot, report: DatasetReport
+    ) -> dict[str, str]:
+        """doc id -> row hash of every document in a slot (a projection query)."""
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        collection = self.fs.collection(store.row_collection(dataset, slot))
+        query = collection.select([store.HASH_FIELD]).order_by(FieldPath.document_id())
+        stored: dict[str, str] = {}
+        last: Any = None
+        while True:
+            page_query = query.limit(_HASH_PAGE)
+            if last is not None:
+                page_query = page_query.start_after(last)
+            page = list(page_query.stream())
+            # Firestore bills a query that returns nothing as one read.
+            report.firestore_reads += max(1, len(page))
+            for snapshot in page:
+                fields = snapshot.to_dict() or {}
+                stored[snapshot.id] = str(fields.get(store.HASH_FIELD))
+            if len(page) < _HASH_PAGE:
+                return stored
+            last = page[-1]
+
+    def _diff(self, plan: _Plan, stored: dict[str, str]) -> None:
+        report = plan.report
+        for doc_id, row_hash in plan.hashes.items():
+            old = stored.get(doc_id)
+            if old is None:
+                report.inserted += 1
+                plan.changed.add(doc_id)
+            elif old != row_hash:
+                report.updated += 1
+                plan.changed.add(doc_id)
+            else:
+                report.unchanged += 1
+        plan.vanished = [doc_id for doc_id in stored if doc_id not in plan.hashes]
+        report.deleted = len(plan.vanished)
+        if plan.docs is not None:
+            # Keep only what the writes need (the level step writes the same rows).
+            plan.docs = {i: plan.docs[i] for i in plan.changed}
+
+    def _apply(
+        self, plan: _Plan, slot: Slot, changed: set[str], vanished: list[str]
+    ) -> Counts:
+        """Sets the changed rows and deletes the vanished ids in one slot."""
+        writer = Writer(
+            self.fs,
+            store.row_collection(plan.dataset, slot),
+            self.ramp,
+            self.settings.write_retry_deadline_s,
+        )
+        for encoded in self._changed_docs(plan, changed):
+            writer.set(encoded.doc_id, row_fields(encoded.data, encoded.row_hash))
+        for doc_id in vanished:
+            writer.delete(doc_id)
+        writer.flush()
+        return writer.counts
+
+    def _changed_docs(self, plan: _Plan, changed: set[str]) -> Any:
+        """The documents of ``changed``: from memory, or by reading the result again."""
+        if plan.docs is not None and changed <= plan.docs.keys():
+            for doc_id in changed:
+                yield plan.docs[doc_id]
+            return
+        assert plan.result is not None
+        assert plan.codec is not None
+        for page in source.pages(plan.result, self.settings, self.services.read_client):
+            for row in page:
+                encoded = plan.codec.encode(row)
+                if isinstance(encoded, Encoded) and encoded.doc_id in changed:
+                    yield encoded
+
+    def _mark_slots_unequal(self, name: str) -> None:
+        """Clears slots_equal before the first write into the unserved slot."""
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        self.pointer_ref.update(
+            {FieldPath("datasets", name, "slots_equal").to_api_repr(): False}
+        )
+
+    def _set_dry_status(self, report: DatasetReport) -> None:
+        if self.request.dry_run:
+            report.status = "dry_run"

@@ -1,0 +1,141 @@
+"""From result rows to row documents: ids, encoded rows, content hashes, checksums.
+
+The row hash is a sha256 of a canonical text of the encoded row, so it is the same for
+the same values whichever read path (REST or Arrow) produced them. One deliberate
+tolerance: FLOAT64 values enter the hash at 10 significant digits. BigQuery documents
+that floating-point aggregates (AVG, SUM of FLOAT64) are not bit-reproducible between
+runs, and the local server shows the same (about 1 in 10 aggregated rows differs in the
+last bits from one run to the next); hashing every bit would rewrite those rows on every
+sync. At 10 digits a last-bit difference crosses a rounding boundary about once in ten
+million values, while any real change of a dashboard metric (one observation among a
+million moves an average by about 1e-6) still changes the hash. The stored value is
+always the exact value of the run that last wrote the row.
+
+The dataset checksum combines every (id, hash) pair in an order-independent sum, so it
+can be computed while streaming and recomputed by anyone from the stored documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from perfcache import docids, values
+from perfcache.errors import InvalidKeyError, ValueConversionError
+
+FLOAT_HASH_DIGITS = 10
+_MODULUS = 2**256
+
+
+@dataclass(frozen=True)
+class Encoded:
+    doc_id: str
+    key: tuple[Any, ...]
+    data: dict[str, Any]
+    row_hash: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    doc_id: str
+    reason: str
+
+
+class RowCodec:
+    """Encodes rows of one result for one dataset's collection."""
+
+    def __init__(
+        self,
+        schema: Sequence[Any],
+        key_columns: Sequence[str],
+        collection: str,
+        json_text: bool,
+    ) -> None:
+        self._encode: Callable[[Mapping[str, Any]], dict[str, Any]] = (
+            values.row_encoder(schema, json_text=json_text)
+        )
+        self._key_columns = tuple(key_columns)
+        self._collection = collection
+
+    def encode(self, row: Mapping[str, Any]) -> Encoded | Rejected:
+        """The row's document, or why Firestore cannot hold it."""
+        key = tuple(row.get(column) for column in self._key_columns)
+        try:
+            doc_id = docids.doc_id(key)
+        except InvalidKeyError as error:
+            return Rejected(docids.describe_key(self._key_columns, key), str(error))
+        try:
+            data = self._encode(row)
+        except ValueConversionError as error:
+            return Rejected(doc_id, str(error))
+        row_hash = content_hash(data)
+        problem = values.row_problem(
+            {"d": data, "_h": row_hash}, doc_id, collection=self._collection
+        )
+        if problem is not None:
+            return Rejected(doc_id, problem)
+        return Encoded(doc_id, key, data, row_hash)
+
+
+def content_hash(data: Mapping[str, Any]) -> str:
+    """sha256 (hex, first 32 characters) of the encoded row's canonical text."""
+    text = _canonical(data)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _canonical(value: Any) -> str:
+    # Tagged so values of different types never share a text (1, 1.0, "1", True).
+    if value is None:
+        return "n"
+    if isinstance(value, bool):
+        return "b1" if value else "b0"
+    if isinstance(value, int):
+        return f"i{value}"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return f"f{value}"
+        return f"f{value:.{FLOAT_HASH_DIGITS}g}"
+    if isinstance(value, str):
+        return "s" + json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bytes):
+        return "y" + value.hex()
+    if isinstance(value, datetime):
+        return "t" + values.timestamp_json(value)
+    if isinstance(value, Mapping):
+        items = sorted(value.items())
+        body = ",".join(f"{json.dumps(key)}:{_canonical(item)}" for key, item in items)
+        return "{" + body + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_canonical(item) for item in value) + "]"
+    return f"?{type(value).__name__}:{value!r}"
+
+
+class Checksum:
+    """Order-independent checksum of a set of (doc id, row hash) pairs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sum = 0
+
+    def add(self, doc_id: str, row_hash: str) -> None:
+        pair = f"{doc_id}\x00{row_hash}".encode("utf-8", "surrogatepass")
+        self._sum = (self._sum + int.from_bytes(hashlib.sha256(pair).digest())) % (
+            _MODULUS
+        )
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return f"{self.count}:{self._sum:064x}"
+
+
+def checksum_of(hashes: Mapping[str, str]) -> str:
+    """The checksum of stored rows (doc id -> row hash)."""
+    checksum = Checksum()
+    for doc_id, row_hash in hashes.items():
+        checksum.add(doc_id, row_hash)
+    return checksum.hexdigest()
