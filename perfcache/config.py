@@ -29,9 +29,6 @@ class Settings:
         freshness_slack_s: how much younger than the window a sync may be and still
             count as due, so a scheduled run that starts seconds early (Scheduler
             and Pub/Sub delivery jitter) is not skipped for a whole interval.
-        freshness_slack_s: how much younger than the window a sync may be and still
-            count as due, so a scheduled run that starts seconds early (Scheduler
-            and Pub/Sub delivery jitter) is not skipped for a whole interval.
         stale_after_s: the API flags data older than this as stale (twice the
             schedule interval by default).
         maximum_bytes_billed: cap on each BigQuery query; BigQuery's minimum is
@@ -44,17 +41,6 @@ class Settings:
             fails and keeps serving its previous data.
         lease_ttl_s: a sync lease older than this belongs to a crashed run; it must
             exceed the function timeout (540 s).
-        sync_page_rows: rows per page when the sync reads a result over REST.
-        sync_buffer_rows: a result up to this many rows stays in memory between the
-            diff and the writes; a larger one is read a second time instead, so
-            memory stays bounded whatever the row count.
-        write_ramp_start_ops: Firestore writes per second the sync starts at; the
-            rate grows by half every 5 minutes (Firestore's 500/50/5 rule).
-        write_retry_deadline_s: how long one commit is retried on transient errors.
-        bigquery_retry_deadline_s: how long one BigQuery call is retried on
-            transient errors.
-        level_grace_s: pause between the pointer switch and rewriting the slot
-            readers just left, so a reader that read the old pointer finishes.
         sync_page_rows: rows per page when the sync reads a result over REST.
         sync_buffer_rows: a result up to this many rows stays in memory between the
             diff and the writes; a larger one is read a second time instead, so
@@ -83,7 +69,6 @@ class Settings:
     sync_topic: str = "perfcache-sync"
     freshness_window_s: float = 2 * 3600
     freshness_slack_s: float = 300
-    freshness_slack_s: float = 300
     stale_after_s: float = 4 * 3600
     maximum_bytes_billed: int = 10 * 1024 * MiB
     bigquery_endpoint: str = ""
@@ -91,12 +76,6 @@ class Settings:
     use_storage_api: bool = True
     reject_share_limit: float = 0.01
     lease_ttl_s: float = 900
-    sync_page_rows: int = 5_000
-    sync_buffer_rows: int = 20_000
-    write_ramp_start_ops: float = 500
-    write_retry_deadline_s: float = 120
-    bigquery_retry_deadline_s: float = 120
-    level_grace_s: float = 5
     sync_page_rows: int = 5_000
     sync_buffer_rows: int = 20_000
     write_ramp_start_ops: float = 500
@@ -130,12 +109,6 @@ class Settings:
                 f"positive; found {self.sync_page_rows} and "
                 f"{self.write_ramp_start_ops}."
             )
-        if self.sync_page_rows < 1 or self.write_ramp_start_ops <= 0:
-            raise ConfigError(
-                "PERFCACHE_SYNC_PAGE_ROWS and PERFCACHE_WRITE_RAMP_START_OPS must be "
-                f"positive; found {self.sync_page_rows} and "
-                f"{self.write_ramp_start_ops}."
-            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -158,9 +131,6 @@ class Settings:
             freshness_slack_s=_float(
                 env, "PERFCACHE_FRESHNESS_SLACK_S", defaults.freshness_slack_s
             ),
-            freshness_slack_s=_float(
-                env, "PERFCACHE_FRESHNESS_SLACK_S", defaults.freshness_slack_s
-            ),
             stale_after_s=_float(
                 env, "PERFCACHE_STALE_AFTER_S", defaults.stale_after_s
             ),
@@ -176,26 +146,6 @@ class Settings:
                 env, "PERFCACHE_REJECT_SHARE_LIMIT", defaults.reject_share_limit
             ),
             lease_ttl_s=_float(env, "PERFCACHE_LEASE_TTL_S", defaults.lease_ttl_s),
-            sync_page_rows=int(
-                _float(env, "PERFCACHE_SYNC_PAGE_ROWS", defaults.sync_page_rows)
-            ),
-            sync_buffer_rows=int(
-                _float(env, "PERFCACHE_SYNC_BUFFER_ROWS", defaults.sync_buffer_rows)
-            ),
-            write_ramp_start_ops=_float(
-                env, "PERFCACHE_WRITE_RAMP_START_OPS", defaults.write_ramp_start_ops
-            ),
-            write_retry_deadline_s=_float(
-                env, "PERFCACHE_WRITE_RETRY_DEADLINE_S", defaults.write_retry_deadline_s
-            ),
-            bigquery_retry_deadline_s=_float(
-                env,
-                "PERFCACHE_BIGQUERY_RETRY_DEADLINE_S",
-                defaults.bigquery_retry_deadline_s,
-            ),
-            level_grace_s=_float(
-                env, "PERFCACHE_LEVEL_GRACE_S", defaults.level_grace_s
-            ),
             sync_page_rows=int(
                 _float(env, "PERFCACHE_SYNC_PAGE_ROWS", defaults.sync_page_rows)
             ),
