@@ -39,13 +39,13 @@ setup: $(VENV)/.done $(BQ_VENV)/.done $(SETUP_EXTRA) ## create the venvs (idempo
 $(VENV)/.done: requirements/dev.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: java is missing; install Java 17 (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements/dev.lock
+	$(VENV)/bin/pip install -qq -r requirements/dev.lock
 	@touch $@
 
 $(BQ_VENV)/.done: requirements/bqemu.lock
 	@$(PY313) --version >/dev/null 2>&1 || { echo "error: Python 3.13 is missing; install it (pyenv install 3.13.0) or set PY313 to a Python 3.13 command" >&2; exit 1; }
 	$(PY313) -m venv $(BQ_VENV)
-	$(BQ_VENV)/bin/pip install -q -r requirements/bqemu.lock
+	$(BQ_VENV)/bin/pip install -qq -r requirements/bqemu.lock
 	@# Import the extension wheels so DuckDB never tries to download one at run time.
 	for ext in icu ducklake spatial avro; do \
 		$(BQ_VENV)/bin/python -c "from duckdb_extensions import extension_importer as e; e.import_extension('$$ext')" || exit 1; \

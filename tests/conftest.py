@@ -111,7 +111,7 @@ def warehouse(settings: Settings, bigquery: bq.Client) -> str:
 
 @pytest.fixture
 def fresh_warehouse(
-    settings: Settings, bigquery: bq.Client
+    stack: dict[str, str], bigquery: bq.Client
 ) -> Iterator[tuple[Settings, str]]:
     """A private copy of the small sample that a test may change.
 
@@ -120,11 +120,6 @@ def fresh_warehouse(
     dataset = f"{PROJECT}.school_perf_{uuid.uuid4().hex[:8]}"
     load(bigquery, dataset, "small")
     try:
-        env = {**_stack_env(), "PERFCACHE_WAREHOUSE": dataset}
-        yield Settings.from_env(env), dataset
+        yield Settings.from_env({**stack, "PERFCACHE_WAREHOUSE": dataset}), dataset
     finally:
         bigquery.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
-
-
-def _stack_env() -> dict[str, str]:
-    return {name: os.environ[name] for name in _LEAKY_ENV if name in os.environ}

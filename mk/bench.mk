@@ -1,0 +1,10 @@
+# Benchmarks: ratios measured in one run on this machine (never part of `make test`).
+
+.PHONY: bench bench-quick
+
+bench: setup ## the speed and cost claims on the medium (and large) sample, ~15 min
+	$(VENV)/bin/python -m bench.run
+
+bench-quick: setup ## the same measures on the small sample, under 3 min
+	$(VENV)/bin/python -m bench.run --quick --out bench/results/quick.json \
+		--report build/benchmarks-quick.md
