@@ -67,8 +67,8 @@ def bundle_files(function: str, repo: Path = REPO) -> dict[str, Path]:
         files[path.relative_to(repo).as_posix()] = path
     if not any(name.startswith("perfcache/sql/") for name in files):
         raise PackageError(
-            "expected SQL files under perfcache/sql/; found none. The sync cannot query "
-            "without them: check that the checkout is complete."
+            "expected SQL files under perfcache/sql/; found none. The sync cannot "
+            "query without them: check that the checkout is complete."
         )
     return dict(sorted(files.items()))
 
@@ -108,7 +108,9 @@ def runtime_pins(runtime_in: Path = RUNTIME_IN, lock: Path = DEV_LOCK) -> list[s
     for line in _lines(lock):
         requirement = Requirement(line)
         versions = [spec.version for spec in requirement.specifier]
-        locked[canonicalize_name(requirement.name)] = f"{requirement.name}=={versions[0]}"
+        locked[canonicalize_name(requirement.name)] = (
+            f"{requirement.name}=={versions[0]}"
+        )
     wanted = [Requirement(line) for line in _lines(runtime_in)]
     seen: set[str] = set()
     while wanted:

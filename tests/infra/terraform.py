@@ -165,4 +165,8 @@ def provider_schema() -> dict[str, Any]:
 
 def object_attributes(type_expression: str) -> set[str]:
     """Attribute names of an ``object({...})`` type expression."""
-    return set(re.findall(r"(\w+)\s*=\s*(?:optional|string|number|bool|list|map)", type_expression))
+    return set(
+        re.findall(
+            r"(\w+)\s*=\s*(?:optional|string|number|bool|list|map)", type_expression
+        )
+    )

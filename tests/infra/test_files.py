@@ -1,10 +1,8 @@
-"""The Terraform files are formatted, parse, pin their provider and follow conventions."""
+"""The Terraform files are formatted, parse, pin the provider, follow conventions."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +13,13 @@ TF_FILES = sorted(path.name for path in TF_DIR.glob("*.tf"))
 
 
 @pytest.fixture
-def offline_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def offline_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Terraform that never calls home and reads no user CLI configuration."""
     config = tmp_path / "terraformrc"
     config.write_text("", encoding="utf-8")
     monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(config))
     monkeypatch.setenv("TF_IN_AUTOMATION", "1")
-    yield
 
 
 def fmt_check(folder: Path) -> tuple[int, str]:
@@ -79,8 +76,8 @@ def test_provider_is_pinned_to_the_schema_version() -> None:
         f"expected an exact provider pin (= x.y.z); found {google['version']!r}"
     )
     assert pinned == schema_version, (
-        f"the provider pin {pinned} and the committed schema ({schema_version}) differ; "
-        "change both together (make iac-schema)"
+        f"the provider pin {pinned} and the committed schema ({schema_version}) "
+        "differ; change both together (make iac-schema)"
     )
 
 
@@ -95,9 +92,8 @@ def test_variable_has_description_type_default_in_order(name: str) -> None:
     assert len(body["description"]) > 20, f"variable {name!r}: say what it is for"
     for validation in body.get("validation", []):
         message = validation["error_message"]
-        assert name in unwrap(validation["condition"]) and len(message) > 30, (
+        assert name in unwrap(validation["condition"]), f"{name}: check {name}"
+        assert len(message) > 30, (
             f"variable {name!r}: a validation should check the variable and say what "
             f"is expected; found {message!r}"
         )
-
-

@@ -1,4 +1,4 @@
-"""Every reference in the stack resolves to something declared, and nothing is unused."""
+"""Every reference in the stack resolves to a declaration, and nothing is unused."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def attribute_problem(schema: dict[str, Any], names: tuple[str, ...]) -> str | N
     """Why reading ``names`` from a resource of ``schema`` fails, or None."""
     for index, name in enumerate(names):
         if name not in schema["attributes"]:
-            return f"{name!r} is not an attribute; expected one of {schema['attributes']}"
+            return (
+                f"{name!r} is not an attribute; expected one of {schema['attributes']}"
+            )
         nested = schema["blocks"].get(name)
         if nested is None or index + 1 == len(names):
             return None
@@ -60,9 +62,12 @@ def resolve(stack: Stack, ref: Reference) -> str | None:
         if name not in stack.variables:
             return f"no variable {name!r} is declared"
         type_text = unwrap(stack.variables[name]["type"])
-        if rest and type_text.startswith("object("):
-            if rest[0] not in object_attributes(type_text):
-                return f"variable {name!r} has no attribute {rest[0]!r}"
+        if (
+            rest
+            and type_text.startswith("object(")
+            and rest[0] not in object_attributes(type_text)
+        ):
+            return f"variable {name!r} has no attribute {rest[0]!r}"
         return None
     if ref.root == "local":
         return None if ref.names[0] in stack.locals else "no such local value"

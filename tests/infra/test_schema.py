@@ -105,7 +105,9 @@ def test_a_misspelt_argument_is_caught() -> None:
 
 
 def test_a_missing_required_argument_is_caught() -> None:
-    body = copy.deepcopy(load_stack().resources["google_pubsub_topic_iam_member.api_publishes_sync"])
+    body = copy.deepcopy(
+        load_stack().resources["google_pubsub_topic_iam_member.api_publishes_sync"]
+    )
     del body["role"]
     schema = provider_schema()["resources"]["google_pubsub_topic_iam_member"]
     assert problems(body, schema, "m") == ["m: required 'role' is missing"]
