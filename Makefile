@@ -27,8 +27,8 @@ WITH_ENV = set -a && source $(STATE)/env && set +a &&
 	test-only package deploy bench bench-quick clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 # Each mk/*.mk adds its own targets (and may add to SETUP_EXTRA).
 SETUP_EXTRA :=
