@@ -248,13 +248,21 @@ class Api:
         body_datasets: dict[str, Any] = {}
         for dataset in DATASETS:
             state = served.pointer.datasets.get(dataset.name)
-            body_datasets[dataset.name] = self._dataset_status(reader, state, now)
+            body_datasets[dataset.name] = self._dataset_status(
+                reader, dataset.name, state, now
+            )
         lease = reader.lease()
+        latest = reader.latest_run()
         return Reply(
             200,
             {
                 "data": {
                     "running": _lease_held(lease, now),
+                    "latest_run": _run_summary(
+                        str((latest or {}).get("run_id", "")), latest or {}
+                    )
+                    if latest
+                    else None,
                     "generation": served.pointer.generation,
                     "stale_after_s": self.settings.stale_after_s,
                     "datasets": body_datasets,
@@ -398,7 +406,11 @@ class Api:
         return stale
 
     def _dataset_status(
-        self, reader: Reader, state: DatasetState | None, now: datetime
+        self,
+        reader: Reader,
+        state_name: str,
+        state: DatasetState | None,
+        now: datetime,
     ) -> dict[str, Any]:
         if state is None:
             return {"synced": False, "stale": True}
@@ -414,7 +426,7 @@ class Api:
             "stale": age_s > self.settings.stale_after_s,
             "generation": state.generation,
             "row_count": state.row_count,
-            "last_run": _run_summary(state.run_id, run),
+            "last_run": _run_summary(state.run_id, run, state_name),
         }
 
     def _publish(self, data_type: str, force: bool) -> str:
@@ -625,12 +637,17 @@ def _lease_held(lease: Mapping[str, Any] | None, now: datetime) -> bool:
     return isinstance(expires_at, datetime) and expires_at > now
 
 
-def _run_summary(run_id: str, run: Mapping[str, Any]) -> dict[str, Any]:
-    """The served generation's run: its status and counts, as strict JSON."""
+def _run_summary(
+    run_id: str, run: Mapping[str, Any], dataset: str = ""
+) -> dict[str, Any]:
+    """A run log's status, times and (for ``dataset``) counts, as strict JSON."""
     summary: dict[str, Any] = {"run_id": run_id}
-    for name in ("status", "started_at", "finished_at", "trigger", "counts"):
+    for name in ("status", "trigger", "started_at", "finished_at", "error"):
         if name in run:
             summary[name] = values.to_json(run[name])
+    per_dataset = run.get("datasets")
+    if dataset and isinstance(per_dataset, Mapping) and dataset in per_dataset:
+        summary["dataset"] = values.to_json(per_dataset[dataset])
     return summary
 
 
@@ -659,6 +676,8 @@ def _response(reply: Reply) -> flask.Response:
     if isinstance(body, dict):
         body = _dumps(body)
     headers = dict(reply.headers)
+    if reply.cache:
+        headers["X-Cache"] = reply.cache
     if body is None:
         return flask.Response(status=reply.status, headers=headers)
     return flask.Response(

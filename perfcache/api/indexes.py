@@ -1,12 +1,15 @@
 """The composite indexes every query the API can issue needs, from the declarations.
 
-The API only issues two kinds of query (see reads.py and params.py):
+The API only issues three kinds of query (see reads.py and params.py):
 
 - equalities only (filter options, the school-in-sector check): Firestore serves
   these from its automatic single-field indexes, merging them as needed;
 - equalities, then an order (sort columns and the document id), with date bounds as
   cursors on the first order column: Firestore serves these by *index merging*, with
-  one composite index ``(equality column, order columns...)`` per equality column.
+  one composite index ``(equality column, order columns...)`` per equality column;
+- summary-stats aggregations: the scope equality, ordered by week_start, summing or
+  averaging one field, which must end the index; no merging is assumed there, so
+  each (scope column, metric) pair has its own exact index.
 
 Merging keeps the count linear in the filters instead of exponential: teacher_data
 alone has five equality columns, whose 32 combinations times its orders would pass
@@ -30,6 +33,7 @@ from typing import Any
 
 from perfcache import store, values
 from perfcache.api import params
+from perfcache.api.reads import SUMMARY_DATASET, SUMMARY_METRICS
 from perfcache.datasets import DATASETS, Dataset, FilterKind
 
 OUTPUT = Path(__file__).resolve().parents[2] / "infra/terraform/firestore.indexes.json"
@@ -46,6 +50,8 @@ class Shape:
     collection: str
     equalities: frozenset[str]
     order: Order
+    # The field a sum or average reads (summary-stats); it must end the index.
+    aggregated: str = ""
 
 
 def query_shapes(dataset: Dataset) -> Iterator[Shape]:
@@ -82,14 +88,37 @@ def membership_shapes() -> Iterator[Shape]:
         )
 
 
+def summary_shapes() -> Iterator[Shape]:
+    """summary-stats: the scope equality, ordered by week_start, one per metric."""
+    dataset = SUMMARY_DATASET
+    scopes: list[str | None] = [None, *sorted(set(dataset.scope.values()))]
+    for slot, scope, (_, column, _) in itertools.product(
+        store.SLOTS, scopes, SUMMARY_METRICS
+    ):
+        yield Shape(
+            collection=store.row_collection(dataset, slot),
+            equalities=frozenset({_path(scope)} if scope else set()),
+            order=((_path("week_start"), "ASCENDING"),),
+            aggregated=_path(column),
+        )
+
+
 def all_shapes() -> list[Shape]:
     shapes = {s for d in DATASETS for s in query_shapes(d)}
-    shapes |= set(membership_shapes())
+    shapes |= set(membership_shapes()) | set(summary_shapes())
     return sorted(shapes, key=lambda s: (s.collection, sorted(s.equalities), s.order))
 
 
 def needed_indexes(shape: Shape) -> list[tuple[str, Order]]:
     """The composite indexes (collection, fields) that serve ``shape``."""
+    if shape.aggregated:
+        # No merging assumed for sums and averages: one exact index per metric.
+        fields = (
+            *((path, "ASCENDING") for path in sorted(shape.equalities)),
+            *shape.order,
+            (shape.aggregated, "ASCENDING"),
+        )
+        return [(shape.collection, fields)]
     if not shape.order:
         return []  # equalities only: single-field indexes merge
     if not shape.equalities:
