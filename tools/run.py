@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
 
+    # A terminal's Ctrl-C is SIGINT; `timeout`, `kill` and a closed terminal send
+    # SIGTERM or SIGHUP. All of them must reach the clean-up below.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+
     started_here = False
     try:
         env_vars = stack.read_env(args.dir)
@@ -132,6 +137,10 @@ def _seed_sync_serve(env: dict[str, str], port: int) -> int:
             server.kill()
             server.wait()
         return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _port_taken(port: int) -> bool:
