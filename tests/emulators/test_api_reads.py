@@ -537,3 +537,31 @@ def _ensure_topic(settings: Settings, topic: str) -> str:
         if type(error).__name__ != "AlreadyExists":
             raise
     return str(path)
+
+
+def test_deploy_entry_serves_through_functions_framework(
+    sample: dict[str, Rows], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """functions/api/main.py as functions-framework loads it, settings from env."""
+    import functions_framework
+
+    from perfcache.api import app as app_module
+
+    monkeypatch.setenv("PERFCACHE_JWT_SECRET", "entry-test-secret-of-at-least-32-bytes")
+    monkeypatch.setattr(app_module, "_instance", None)
+    entry = functions_framework.create_app(
+        target="api", source="functions/api/main.py"
+    ).test_client()
+    token = jwt_for_entry("entry-test-secret-of-at-least-32-bytes")
+    response = entry.get("/api/schools?page_size=2", headers=token)
+    assert response.status_code == 200, response.get_json()
+    assert len(response.get_json()["data"]) == 2
+    assert entry.get("/nope").status_code == 404
+
+
+def jwt_for_entry(secret: str) -> dict[str, str]:
+    import jwt
+
+    from tests.api_support import claims
+
+    return {"Authorization": "Bearer " + jwt.encode(claims("admin"), secret, "HS256")}
