@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from perfcache.api.app import instance
+from perfcache.api.app import serve
 
 if TYPE_CHECKING:
     import flask
 
 
 def api(request: flask.Request) -> flask.Response:
-    return instance()(request)
+    return serve(request)

@@ -577,6 +577,18 @@ def _route(call: Call) -> Route:
     return route
 
 
+def serve(request: flask.Request) -> flask.Response:
+    """The function entry: the instance's Api, or a JSON 503 if it cannot be built."""
+    try:
+        api = instance()
+    except ConfigError as error:
+        log.error("the API is misconfigured: %s", error)  # noqa: TRY400
+        return _response(
+            _error(503, "misconfigured", "the API is misconfigured; see logs")
+        )
+    return api(request)
+
+
 def _principal(call: Call) -> Principal:
     if call.principal is None:
         raise ApiError(401, "unauthorized", "this route needs a bearer token")

@@ -42,6 +42,8 @@ MAX_VALUE_CHARS = 256
 # Tokens hold a few order values; far below the URL limits of browsers and proxies.
 MAX_TOKEN_CHARS = 2048
 DOC_ID = "__name__"
+_MAX_DOC_ID_BYTES = 1500  # Firestore's document id limit
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # Filters whose values form a closed set: refused early with the choices listed.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -187,7 +189,13 @@ def decode_token(token: str, query_fingerprint: str, order_length: int) -> Curso
         raise bad_parameter(
             "page_token", f"page_token is not valid; expected {expected}"
         ) from error
-    if not isinstance(doc_id, str) or not doc_id or len(values) != order_length:
+    well_formed = (
+        isinstance(doc_id, str)
+        and _valid_doc_id(doc_id)
+        and len(values) == order_length
+        and all(_storable(value) for value in values)
+    )
+    if not well_formed:
         raise bad_parameter(
             "page_token", f"page_token is not valid; expected {expected}"
         )
@@ -196,6 +204,23 @@ def decode_token(token: str, query_fingerprint: str, order_length: int) -> Curso
             "page_token", f"page_token belongs to another query; expected {expected}"
         )
     return Cursor(values=values, doc_id=doc_id)
+
+
+def _valid_doc_id(doc_id: str) -> bool:
+    """What Firestore takes as a document id; a crafted token must not reach it."""
+    return (
+        0 < len(doc_id.encode("utf-8")) <= _MAX_DOC_ID_BYTES
+        and "/" not in doc_id
+        and doc_id not in (".", "..")
+        and not (doc_id.startswith("__") and doc_id.endswith("__"))
+    )
+
+
+def _storable(value: Any) -> bool:
+    """Cursor values Firestore accepts: integers must fit 64 bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _INT64_MIN <= value <= _INT64_MAX
+    return True
 
 
 def _token_payload(token: str) -> dict[str, Any]:

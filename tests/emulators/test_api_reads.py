@@ -494,13 +494,17 @@ def test_schemathesis_finds_no_server_error(api: Api, settings: Settings) -> Non
     _ensure_topic(settings, api.settings.sync_topic)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", flask_app(api))
     failures: list[str] = []
+    statuses: Counter[int] = Counter()
     for result in schema.get_all_operations():
         loaded: Any = result  # Ok(operation), or Err for a broken document
-        failures += _fuzz(loaded.ok(), bearer("admin"))
+        failures += _fuzz(loaded.ok(), bearer("admin"), statuses)
     assert not failures, failures[:3]
+    # Both valid and invalid requests were generated, and none failed the server.
+    assert statuses[200] > 0, statuses
+    assert statuses[400] > 0, statuses
 
 
-def _fuzz(operation: Any, headers: dict[str, str]) -> list[str]:
+def _fuzz(operation: Any, headers: dict[str, str], statuses: Counter[int]) -> list[str]:
     """Runs a bounded number of generated cases; returns the server errors seen."""
     from hypothesis import HealthCheck, Phase, given
     from hypothesis import settings as examples
@@ -518,6 +522,7 @@ def _fuzz(operation: Any, headers: dict[str, str]) -> list[str]:
     @given(case=operation.as_strategy())
     def run(case: Any) -> None:
         response = case.call(headers=headers)
+        statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=[not_a_server_error])
         except AssertionError as error:

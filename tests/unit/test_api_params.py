@@ -132,7 +132,12 @@ def test_page_token_from_another_query_or_garbled_is_a_400() -> None:
     token = params.encode_token(params.Cursor(("2025-09-01", "T-1"), "x"), theirs)
     with pytest.raises(ApiError, match="another query"):
         params.decode_token(token, mine, 2)
-    for garbled in ["%%%", "abc", token[:-4], "eyJ2IjpbXX0", "W10"]:
+    crafted = [
+        params.encode_token(params.Cursor(("a", "b"), "x/y"), mine),
+        params.encode_token(params.Cursor(("a", "b"), "__x__"), mine),
+        params.encode_token(params.Cursor((2**70, "b"), "x"), mine),
+    ]
+    for garbled in ["%%%", "abc", token[:-4], "eyJ2IjpbXX0", "W10", *crafted]:
         with pytest.raises(ApiError, match="not valid") as caught:
             params.decode_token(garbled, mine, 2)
         assert caught.value.details["parameter"] == "page_token"

@@ -1,0 +1,54 @@
+"""Routing and error bodies that need no data: 404, 405, preflight, misconfiguration."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+from perfcache.api.app import ROUTES, Api
+from perfcache.config import Settings
+from perfcache.datasets import DATASETS
+from tests.api_support import bearer, flask_app
+
+
+@pytest.fixture
+def unconfigured() -> FlaskClient:
+    """An API with no token key configured and no server behind it."""
+    return flask_app(Api(Settings())).test_client()
+
+
+def test_every_dataset_has_a_route() -> None:
+    for dataset in DATASETS:
+        assert f"/api/{dataset.route}" in ROUTES
+
+
+def test_no_token_key_is_a_json_503_not_a_crash(unconfigured: FlaskClient) -> None:
+    response = unconfigured.get("/api/schools", headers=bearer("admin"))
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "misconfigured"
+    assert unconfigured.get("/healthz").status_code == 200
+
+
+def test_unknown_path_and_method_are_json(unconfigured: FlaskClient) -> None:
+    missing = unconfigured.get("/api/teacher-data/")
+    assert missing.status_code == 404
+    assert missing.is_json
+    wrong = unconfigured.put("/api/schools")
+    assert wrong.status_code == 405
+    assert wrong.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_preflight_without_cors_origins_is_refused(unconfigured: FlaskClient) -> None:
+    response = unconfigured.options(
+        "/api/schools",
+        headers={"Origin": "https://a.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert response.status_code == 403
+    plain = unconfigured.options("/api/data-sync/trigger")
+    assert plain.status_code == 204
+    assert plain.headers["Allow"] == "POST, OPTIONS"
+
+
+def test_openapi_lists_every_route(unconfigured: FlaskClient) -> None:
+    document = unconfigured.get("/api/openapi.json").get_json()
+    assert set(document["paths"]) == set(ROUTES)
