@@ -52,3 +52,34 @@ def test_preflight_without_cors_origins_is_refused(unconfigured: FlaskClient) ->
 def test_openapi_lists_every_route(unconfigured: FlaskClient) -> None:
     document = unconfigured.get("/api/openapi.json").get_json()
     assert set(document["paths"]) == set(ROUTES)
+
+
+def test_pointer_is_reused_within_its_ttl_then_reloaded() -> None:
+    from perfcache.api.cache import Expiring
+
+    now = [100.0]
+    loads: list[float] = []
+
+    def load() -> float:
+        loads.append(now[0])
+        return now[0]
+
+    pointer = Expiring(load, ttl_s=2, clock=lambda: now[0])
+    assert pointer.get() == 100.0
+    now[0] = 101.9
+    assert pointer.get() == 100.0  # within 2 s: no read
+    now[0] = 102.0
+    assert pointer.get() == 102.0  # a new sync is seen within the TTL
+    assert loads == [100.0, 102.0]
+
+
+def test_response_cache_is_bounded_lru() -> None:
+    from perfcache.api.cache import Lru
+
+    cache: Lru[str] = Lru(2)
+    cache.put("a", "1")
+    cache.put("b", "2")
+    assert cache.get("a") == "1"  # a is now the most recent
+    cache.put("c", "3")
+    assert cache.get("b") is None
+    assert (cache.get("a"), cache.get("c"), len(cache)) == ("1", "3", 2)
