@@ -13,6 +13,7 @@ PORT ?= 8080
 SCALE ?= small
 ROLE ?= admin
 SCOPE ?=
+SCHOOL ?=
 ARGS ?=
 
 export CHECKPOINT_DISABLE := 1
@@ -72,8 +73,9 @@ serve: ## serve the API with functions-framework on 127.0.0.1:$(PORT)
 		$(VENV)/bin/functions-framework --source functions/api/main.py --target api \
 		--host 127.0.0.1 --port $(PORT)
 
-token: ## print a dev JWT (ROLE=admin|sector|school|teacher SCOPE=<id>)
-	@$(VENV)/bin/python -m tools.devtoken --role $(ROLE) $(if $(SCOPE),--scope $(SCOPE))
+token: ## print a dev JWT (ROLE=admin|sector|school|teacher SCOPE=<id> [SCHOOL=<id>])
+	@$(VENV)/bin/python -m tools.devtoken --role $(ROLE) $(if $(SCOPE),--scope $(SCOPE)) \
+		$(if $(SCHOOL),--school $(SCHOOL))
 
 run: setup ## everything: servers, sample data, a sync, then the API in the foreground
 	@$(VENV)/bin/python -m tools.run --dir $(STATE) --port $(PORT)

@@ -51,8 +51,10 @@ _WEEKLY_SQL = (
 )
 _SUMMARY_SQL = (
     "SELECT COUNT(*) AS rows, AVG(observation_score) AS avg_observation_score, "
-    "AVG(attendance_rate) AS avg_attendance_rate FROM ({teacher_data}) "
-    "WHERE sector_id = @sector"
+    "AVG(attendance_rate) AS avg_attendance_rate, "
+    "AVG(student_assessment_avg) AS avg_student_assessment, "
+    "SUM(lesson_plans_submitted) AS total_lesson_plans FROM ({teacher_data}) "
+    "WHERE week_start BETWEEN @date_from AND @date_to"
 )
 _OPTIONS_SQL = "SELECT DISTINCT kind, value, label FROM ({filter_options})"
 
@@ -79,10 +81,10 @@ MIX = (
         {"sector": "SEC-01"},
     ),
     Request(
-        "summary stats",
-        "/api/summary-stats?sector=SEC-01",
+        "summary stats for a term",
+        "/api/summary-stats?date_from=2025-09-01&date_to=2025-12-31",
         _SUMMARY_SQL,
-        {"sector": "SEC-01"},
+        {"date_from": "2025-09-01", "date_to": "2025-12-31"},
     ),
     Request("filter options", "/api/filter-options", _OPTIONS_SQL, {}),
 )

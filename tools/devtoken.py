@@ -70,8 +70,9 @@ def claims_for(
     if role == "teacher":
         if not school:
             raise ValueError(
-                "a teacher token needs --school <school_id> too: python -m "
-                f"tools.devtoken --role teacher --scope {scope} --school SCH-0001"
+                "a teacher token needs the teacher's school too: "
+                f"make token ROLE=teacher SCOPE={scope} SCHOOL=SCH-0001 (or "
+                "--school with python -m tools.devtoken)"
             )
         claims["school_id"] = school
     elif role == "school" and school and school != scope:
