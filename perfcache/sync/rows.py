@@ -2,14 +2,18 @@
 
 The row hash is a sha256 of a canonical text of the encoded row, so it is the same for
 the same values whichever read path (REST or Arrow) produced them. One deliberate
-tolerance: FLOAT64 values enter the hash at 10 significant digits. BigQuery documents
-that floating-point aggregates (AVG, SUM of FLOAT64) are not bit-reproducible between
-runs, and the local server shows the same (about 1 in 10 aggregated rows differs in the
-last bits from one run to the next); hashing every bit would rewrite those rows on every
-sync. At 10 digits a last-bit difference crosses a rounding boundary about once in ten
-million values, while any real change of a dashboard metric (one observation among a
-million moves an average by about 1e-6) still changes the hash. The stored value is
-always the exact value of the run that last wrote the row.
+tolerance: a FLOAT64 value enters the hash rounded to 26 bits of mantissa (a relative
+step of about 1.5e-8). BigQuery documents that floating-point aggregates (AVG, SUM of
+FLOAT64) are not bit-reproducible between runs, and the local server shows the same:
+about 1 aggregated row in 10 differs by up to a dozen units in the last place from one
+run to the next. Hashing every bit would rewrite those rows on every sync. The rounding
+is binary, not decimal, on purpose: averages of decimal data often have an exact short
+decimal expansion (4579.417 / 64 = 71.553390625) that sits exactly on a decimal
+rounding boundary, so "10 significant digits" flips on last-bit noise, while a binary
+grid point is crossed only by chance (about 1 in 5 million noisy values). Any real
+change of a dashboard metric (one observation among a million moves an average by about
+1e-6) still changes the hash. The stored value is always the exact value of the run
+that last wrote the row.
 
 The dataset checksum combines every (id, hash) pair in an order-independent sum, so it
 can be computed while streaming and recomputed by anyone from the stored documents.
@@ -28,7 +32,7 @@ from typing import Any
 from perfcache import docids, values
 from perfcache.errors import InvalidKeyError, ValueConversionError
 
-FLOAT_HASH_DIGITS = 10
+FLOAT_HASH_BITS = 26
 _MODULUS = 2**256
 
 
@@ -97,9 +101,7 @@ def _canonical(value: Any) -> str:
     if isinstance(value, int):
         return f"i{value}"
     if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return f"f{value}"
-        return f"f{value:.{FLOAT_HASH_DIGITS}g}"
+        return "f" + _float_key(value)
     if isinstance(value, str):
         return "s" + json.dumps(value, ensure_ascii=False)
     if isinstance(value, bytes):
@@ -113,6 +115,19 @@ def _canonical(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_canonical(item) for item in value) + "]"
     return f"?{type(value).__name__}:{value!r}"
+
+
+def _float_key(value: float) -> str:
+    """The value rounded to FLOAT_HASH_BITS of mantissa: ``<mantissa>e<exponent>``."""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    mantissa, exponent = math.frexp(value)  # value = mantissa * 2**exponent
+    scaled = round(mantissa * 2**FLOAT_HASH_BITS)
+    if abs(scaled) == 2**FLOAT_HASH_BITS:
+        # Rounded up to the next power of two: write it the way frexp would.
+        scaled //= 2
+        exponent += 1
+    return f"{scaled}e{exponent}"
 
 
 class Checksum:
