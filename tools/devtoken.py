@@ -70,9 +70,8 @@ def claims_for(
     if role == "teacher":
         if not school:
             raise ValueError(
-                "a teacher token needs the teacher's school too: "
-                f"make token ROLE=teacher SCOPE={scope} SCHOOL=SCH-0001 (or "
-                "--school with python -m tools.devtoken)"
+                "a teacher token needs --school <school_id> too "
+                f"(make token ROLE=teacher SCOPE={scope} SCHOOL=SCH-0001)"
             )
         claims["school_id"] = school
     elif role == "school" and school and school != scope:

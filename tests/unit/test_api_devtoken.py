@@ -62,6 +62,7 @@ def test_a_missing_scope_is_refused_with_the_fix(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "needs --" in captured.err
+    assert "make token ROLE=" in captured.err
 
 
 def test_print_secret_prints_the_local_secret(
