@@ -131,8 +131,12 @@ def pages(
     """The result's rows, one page (or Arrow batch) at a time."""
     rows = result.job.result(page_size=settings.sync_page_rows, retry=retry(settings))
     if read_client is not None:
+        page_rows = settings.sync_page_rows
         for batch in rows.to_arrow_iterable(bqstorage_client=read_client):
-            yield batch.to_pylist()
+            # A server may send one batch of any size (the local one sends the whole
+            # result at once): convert it to Python rows a page at a time.
+            for offset in range(0, batch.num_rows, page_rows):
+                yield batch.slice(offset, page_rows).to_pylist()
         return
     for page in rows.pages:
         yield [dict(row.items()) for row in page]
