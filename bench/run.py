@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         measures["cost_per_sync"] = cost_of(first_sync)
         print("read latency ...", file=sys.stderr, flush=True)
         measures["read_latency"] = reads.measure_latency(
-            settings, samples=20 if args.quick else 60
+            settings, samples=12 if args.quick else 60
         )
         print("API under load ...", file=sys.stderr, flush=True)
         measures["api_load"] = reads.measure_load(
-            settings, clients_n=50, seconds=10 if args.quick else 30
+            settings, clients_n=50, seconds=8 if args.quick else 30
         )
         measures["cold_import"] = reads.measure_cold_import()
         if not args.quick:
