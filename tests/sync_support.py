@@ -49,9 +49,11 @@ class CountingBigQuery:
     def __init__(self, client: Any) -> None:
         self._client = client
         self.queries: list[str] = []
+        self.configs: list[Any] = []
 
     def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
         self.queries.append(sql)
+        self.configs.append(kwargs.get("job_config"))
         return self._client.query(sql, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -92,6 +92,29 @@ def test_full_sync_serves_every_row_of_every_query(
     saved = firestore.collection(store.RUNS_COLLECTION).document(report.run_id).get()
     assert saved.to_dict() == report.to_dict()
 
+    # Every query names its dataset and run, and is capped.
+    counting: support.CountingBigQuery = services.bigquery
+    for sql, config in zip(counting.queries, counting.configs, strict=True):
+        dataset = next(d for d in datasets.DATASETS if d.sql(fast.warehouse) == sql)
+        assert config.labels["perfcache_dataset"] == dataset.name
+        assert config.labels["perfcache_run"] == report.run_id
+        assert config.maximum_bytes_billed == fast.maximum_bytes_billed
+
+
+def test_rest_pages_and_storage_read_batches_give_the_same_documents(
+    fast: Settings, firestore: fs.Client, bigquery: Any, bq_read_client: Any
+) -> None:
+    assert bq_read_client is not None
+    arrow = support.services(firestore, bigquery, bq_read_client)
+    rest = support.services(firestore, bigquery, read_client=None)
+    run_sync(fast, SyncRequest(force=True), arrow)
+
+    # Small REST pages, so a result spans several.
+    again = run_sync(replace(fast, sync_page_rows=500), SyncRequest(force=True), rest)
+
+    for name, line in again.datasets.items():
+        assert (line.reason, line.firestore_writes) == ("result unchanged", 0), name
+
 
 def test_unchanged_sources_skip_without_a_query_and_force_writes_nothing(
     fast: Settings, services: Any, firestore: fs.Client
