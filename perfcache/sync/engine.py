@@ -165,6 +165,7 @@ class _Run:
         self.report = report
         self.fs: fs.Client = services.firestore
         self.holds_lease = False
+        self.lease_renewed_at = 0.0
         self.ramp = Ramp(settings.write_ramp_start_ops)
         self.pointer_ref = self.fs.collection(store.STATE_COLLECTION).document(
             store.POINTER_DOC
@@ -179,14 +180,8 @@ class _Run:
         pointer = self._read_pointer()
 
         plans = []
-        for position, dataset in enumerate(chosen):
-            if position and not lease.renew(
-                self.fs, self.report.run_id, self.settings.lease_ttl_s
-            ):
-                raise TransientError(
-                    "the sync lease passed to another run mid-run (this run was "
-                    "slower than PERFCACHE_LEASE_TTL_S); stopping before the switch"
-                )
+        for dataset in chosen:
+            self._keep_lease(force=True)
             plans.append(self._prepare(dataset, pointer.datasets.get(dataset.name)))
 
         if not self.request.dry_run:
@@ -216,6 +211,7 @@ class _Run:
             log.info("another sync is running", extra={"other": claim.other_run_id})
             return False
         self.holds_lease = True
+        self.lease_renewed_at = time.monotonic()
         if claim.other_run_id:
             runlog.mark_abandoned(self.fs, claim.other_run_id)
         return True
@@ -354,11 +350,7 @@ class _Run:
             transaction.set(self.pointer_ref, updated.to_firestore())
             return updated
 
-        if not lease.renew(self.fs, run_id, self.settings.lease_ttl_s):
-            raise TransientError(
-                "the sync lease passed to another run before the switch; this run's "
-                "writes stay unserved and the next run converges"
-            )
+        self._keep_lease(force=True)
         pointer: Pointer = switch(self.fs.transaction())
         log.info(
             "pointer switched",
@@ -457,6 +449,25 @@ class _Run:
 
     # --- helpers ------------------------------------------------------------------
 
+    def _keep_lease(self, force: bool = False) -> None:
+        """Renews the lease often enough that it never expires under a live run.
+
+        Called between datasets, per page read and per commit: a renewal at most every
+        quarter TTL keeps a long dataset (a first load under the write ramp can take
+        longer than the TTL) from looking crashed. A lease taken over means another
+        run may be writing the same spare slot: stop before switching anything.
+        """
+        ttl = self.settings.lease_ttl_s
+        if not force and time.monotonic() - self.lease_renewed_at < ttl / 4:
+            return
+        if not lease.renew(self.fs, self.report.run_id, ttl):
+            raise TransientError(
+                "the sync lease passed to another run (this run went longer than "
+                "PERFCACHE_LEASE_TTL_S without renewing it); stopping before the "
+                "switch, the next run converges"
+            )
+        self.lease_renewed_at = time.monotonic()
+
     def _is_fresh(self, state: DatasetState) -> bool:
         age = (datetime.now(UTC) - state.synced_at).total_seconds()
         due = self.settings.freshness_window_s - self.settings.freshness_slack_s
@@ -486,6 +497,7 @@ class _Run:
         rejects: list[dict[str, str]] = []
         started = time.monotonic()
         for page in source.pages(plan.result, self.settings, self.services.read_client):
+            self._keep_lease()
             for row in page:
                 encoded = plan.codec.encode(row)
                 if isinstance(encoded, Rejected):
@@ -577,6 +589,7 @@ class _Run:
             store.row_collection(plan.dataset, slot),
             self.ramp,
             self.settings.write_retry_deadline_s,
+            on_commit=self._keep_lease,
         )
         for encoded in self._changed_docs(plan, changed):
             writer.set(encoded.doc_id, row_fields(encoded.data, encoded.row_hash))
