@@ -19,7 +19,7 @@ from perfcache import clients
 from perfcache.config import Settings
 from tests.sync_support import served
 
-POLL_PAUSE_S = 0.2
+POLL_PAUSE_S = 0.5
 _stop = False
 
 
