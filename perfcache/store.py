@@ -75,6 +75,8 @@ class DatasetState:
             "source_key": self.source_key,
             "run_id": self.run_id,
             "columns": self.columns,
+            # A Firestore map does not keep key order; the list keeps result order.
+            "column_order": list(self.columns),
             "slots_equal": self.slots_equal,
         }
 
@@ -91,9 +93,17 @@ class DatasetState:
             checksum=str(raw["checksum"]),
             source_key=str(raw.get("source_key", "")),
             run_id=str(raw.get("run_id", "")),
-            columns=dict(raw.get("columns", {})),
+            columns=_ordered_columns(raw),
             slots_equal=bool(raw.get("slots_equal", True)),
         )
+
+
+def _ordered_columns(raw: dict[str, Any]) -> dict[str, str]:
+    """The pointer's column map in result order (when the order was recorded)."""
+    columns: dict[str, str] = dict(raw.get("columns", {}))
+    order = [name for name in raw.get("column_order", []) if name in columns]
+    rest = [name for name in columns if name not in order]
+    return {name: columns[name] for name in [*order, *rest]}
 
 
 @dataclass(frozen=True)
