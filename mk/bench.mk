@@ -1,6 +1,6 @@
 # Benchmarks: ratios measured in one run on this machine (never part of `make test`).
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-large
 
 bench: setup ## the speed and cost claims on the medium (and large) sample, ~15 min
 	$(VENV)/bin/python -m bench.run
@@ -8,3 +8,7 @@ bench: setup ## the speed and cost claims on the medium (and large) sample, ~15 
 bench-quick: setup ## the same measures on the small sample, under 3 min
 	$(VENV)/bin/python -m bench.run --quick --out bench/results/quick.json \
 		--report build/benchmarks-quick.md
+
+bench-large: setup ## bench plus a full sync of the large sample (about 40 min more)
+	$(VENV)/bin/python -m bench.run --large --out bench/results/large.json \
+		--report build/benchmarks-large.md
