@@ -35,6 +35,7 @@ DEFAULT_PROJECT = "demo-perfcache"
 # A cold JVM on a shared 2-core machine takes 5-15 s; leave room for a loaded CI box.
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
+START_ATTEMPTS = 2
 
 
 # Servers started by this process, kept so they are reaped when stopped (a dropped
@@ -276,6 +277,25 @@ def up(state_dir: Path, project: str = DEFAULT_PROJECT) -> Endpoints:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     _pid_dir(state_dir).mkdir(parents=True, exist_ok=True)
+
+    # A free port is only free when it is picked: another process may bind it before
+    # the server does. One more attempt, on new ports, rides out that race.
+    for attempt in range(START_ATTEMPTS):
+        try:
+            endpoints = _start_all(state_dir, project)
+            break
+        except StackError:
+            if attempt + 1 == START_ATTEMPTS:
+                raise
+
+    env_file = state_dir / "env"
+    env_file.write_text(
+        "".join(f"{key}={value}\n" for key, value in endpoints.as_env().items())
+    )
+    return endpoints
+
+
+def _start_all(state_dir: Path, project: str) -> Endpoints:
     bq_data = state_dir / "bigquery-data"
     shutil.rmtree(bq_data, ignore_errors=True)
     bq_data.mkdir(parents=True)
@@ -290,11 +310,6 @@ def up(state_dir: Path, project: str = DEFAULT_PROJECT) -> Endpoints:
     except BaseException:
         down(state_dir)
         raise
-
-    env_file = state_dir / "env"
-    env_file.write_text(
-        "".join(f"{key}={value}\n" for key, value in endpoints.as_env().items())
-    )
     return endpoints
 
 
