@@ -19,6 +19,9 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 # The warehouse dataset the SQL reads; `{warehouse}` in a SQL file is replaced by the
 # configured `project.dataset` so the same file runs locally and on BigQuery.
 WAREHOUSE_PLACEHOLDER = "{warehouse}"
+# Fragments several datasets share, one rule written once: `{name}` in a dataset's
+# SQL is replaced by the subquery in `sql/_<name>.sql`.
+FRAGMENTS = ("latest_observations",)
 
 
 class Role(StrEnum):
@@ -64,7 +67,11 @@ class Dataset:
     refresh_key_sql: str | None = None
 
     def sql(self, warehouse: str) -> str:
-        return read_sql(self.sql_file).replace(WAREHOUSE_PLACEHOLDER, warehouse)
+        """The dataset's query, with its fragments and warehouse filled in."""
+        text = read_sql(self.sql_file)
+        for fragment in FRAGMENTS:
+            text = text.replace(f"{{{fragment}}}", read_sql(f"_{fragment}.sql"))
+        return text.replace(WAREHOUSE_PLACEHOLDER, warehouse)
 
     def filter(self, param: str) -> Filter | None:
         return next((f for f in self.filters if f.param == param), None)

@@ -1,18 +1,6 @@
 -- Weekly and monthly aggregates per school, per sector and for the whole network.
 -- scope_id names the school, the sector, or 'all', so the key never holds a NULL.
-WITH latest AS (
-  SELECT *
-  FROM (
-    SELECT
-      o.*,
-      ROW_NUMBER() OVER (
-        PARTITION BY o.teacher_id, o.week_start
-        ORDER BY o.recorded_at DESC, o.observation_id DESC
-      ) AS revision_rank
-    FROM `{warehouse}.weekly_observations` AS o
-  )
-  WHERE revision_rank = 1
-),
+WITH latest AS {latest_observations},
 periods AS (
   SELECT 'weekly' AS period, o.week_start AS period_start, o.*, s.sector_id
   FROM latest AS o

@@ -1,17 +1,5 @@
 -- One row per school: its roster today and its averages over every observed week.
-WITH latest AS (
-  SELECT *
-  FROM (
-    SELECT
-      o.*,
-      ROW_NUMBER() OVER (
-        PARTITION BY o.teacher_id, o.week_start
-        ORDER BY o.recorded_at DESC, o.observation_id DESC
-      ) AS revision_rank
-    FROM `{warehouse}.weekly_observations` AS o
-  )
-  WHERE revision_rank = 1
-),
+WITH latest AS {latest_observations},
 roster AS (
   SELECT school_id, COUNT(DISTINCT teacher_id) AS teacher_count
   FROM `{warehouse}.teacher_assignments`

@@ -1,18 +1,6 @@
 -- One row per teacher per week, the latest correction of each observation winning.
 -- The school is the one the teacher taught at that week (teachers move mid-year).
-WITH latest AS (
-  SELECT *
-  FROM (
-    SELECT
-      o.*,
-      ROW_NUMBER() OVER (
-        PARTITION BY o.teacher_id, o.week_start
-        ORDER BY o.recorded_at DESC, o.observation_id DESC
-      ) AS revision_rank
-    FROM `{warehouse}.weekly_observations` AS o
-  )
-  WHERE revision_rank = 1
-)
+WITH latest AS {latest_observations}
 SELECT
   o.teacher_id,
   t.full_name AS teacher_name,
