@@ -253,6 +253,12 @@ class Api:
             )
         lease = reader.lease()
         latest = reader.latest_run()
+        # Failure texts name tables and queries: only admins see them.
+        if _principal(call).role != Role.ADMIN:
+            body_datasets = {
+                name: _without_errors(status) for name, status in body_datasets.items()
+            }
+            latest = _without_errors(latest) if latest else latest
         return Reply(
             200,
             {
@@ -661,6 +667,17 @@ def _run_summary(
     if dataset and isinstance(per_dataset, Mapping) and dataset in per_dataset:
         summary["dataset"] = values.to_json(per_dataset[dataset])
     return summary
+
+
+def _without_errors(value: Any) -> Any:
+    """``value`` without its ``error`` and ``reason`` texts, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            key: _without_errors(item)
+            for key, item in value.items()
+            if key not in {"error", "reason"}
+        }
+    return value
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

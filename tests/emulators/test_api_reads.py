@@ -465,6 +465,35 @@ def test_status_reports_freshness_and_a_held_lease(
         lease.delete()
 
 
+def test_status_shows_failure_texts_to_admins_only(
+    client: FlaskClient, settings: Settings, sample: dict[str, Rows]
+) -> None:
+    firestore = clients.firestore_client(settings)
+    failed = firestore.collection(store.RUNS_COLLECTION).document("r-failed")
+    failed.set(
+        {
+            "run_id": "r-failed",
+            "status": "failed",
+            "trigger": "cli",
+            # The sync records its times as ISO strings.
+            "started_at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+            "error": "Not found: Table secret_project:hr.salaries",
+        }
+    )
+    try:
+        school = client.get(
+            "/api/data-sync/status", headers=bearer("school", school_id="S")
+        ).get_json()["data"]
+        admin = client.get("/api/data-sync/status", headers=bearer("admin"))
+        admin_data = admin.get_json()["data"]
+    finally:
+        failed.delete()
+
+    assert school["latest_run"]["status"] == "failed"
+    assert "salaries" not in json.dumps(school)
+    assert admin_data["latest_run"]["error"].endswith("hr.salaries")
+
+
 TRIGGER_ERRORS = [
     (b"{not json", "body"),
     (b"[1, 2]", "body"),
