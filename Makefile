@@ -21,8 +21,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # The shared package and the tools run from the checkout, as they do in a bundle.
 export PYTHONPATH := $(CURDIR)
 
-# Loads the servers' settings written by `make up` into the recipe's environment.
-WITH_ENV = set -a && source $(STATE)/env && set +a &&
+# Loads the servers' settings written by `make up` into the recipe's environment,
+# after checking that those servers still run (else: say to run `make up`).
+WITH_ENV = $(VENV)/bin/python -m tools.stack require --dir $(STATE) && \
+	set -a && source $(STATE)/env && set +a &&
 
 .PHONY: help setup up down status seed sync serve token run test lint typecheck \
 	test-only package deploy bench bench-quick clean

@@ -21,7 +21,7 @@ SETUP_EXTRA += $(IAC_VENV)/.done
 # checkov and trivy in their own venv: checkov's hcl2 fork would shadow python-hcl2.
 $(IAC_VENV)/.done: requirements/iac.lock
 	$(PYTHON) -m venv $(IAC_VENV)
-	$(IAC_VENV)/bin/pip install -q -r requirements/iac.lock
+	$(IAC_VENV)/bin/pip install -qq -r requirements/iac.lock
 	@touch $@
 
 package: ## zip each function with perfcache and pinned requirements into build/

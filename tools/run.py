@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 from tools import stack
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = {**os.environ, **env_vars, "PYTHONPATH": str(REPO)}
     try:
-        return _seed_sync_serve(env, args.port)
+        return _seed_sync_serve(env, args.port, args.dir.resolve() / "logs")
     except KeyboardInterrupt:
         return 0
     finally:
@@ -66,22 +67,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Stopped: {', '.join(stopped) or 'nothing'}.", file=sys.stderr)
 
 
-def _seed_sync_serve(env: dict[str, str], port: int) -> int:
+def _seed_sync_serve(env: dict[str, str], port: int, logs: Path) -> int:
     python = str(VENV_BIN / "python")
 
     seeded = subprocess.run(
-        [python, "-m", "sample.load", "--scale", "small", "--if-empty"], env=env
+        [python, "-m", "sample.load", "--scale", "small", "--if-empty"],
+        env=env,
+        stderr=_log_file(logs, "seed"),
     )
     if seeded.returncode != 0:
-        print(
-            "error: loading the sample warehouse failed (see above).", file=sys.stderr
-        )
+        print(f"error: loading the sample failed; see {logs}/seed.log", file=sys.stderr)
         return seeded.returncode
 
     print("Syncing BigQuery into Firestore ...", file=sys.stderr)
-    synced = subprocess.run([python, "-m", "perfcache.sync"], env=env)
+    synced = subprocess.run(
+        [python, "-m", "perfcache.sync"], env=env, stderr=_log_file(logs, "sync")
+    )
     if synced.returncode != 0:
-        print("error: the sync failed (its summary is above).", file=sys.stderr)
+        print(
+            f"error: the sync failed; its summary is above, its log {logs}/sync.log",
+            file=sys.stderr,
+        )
         return synced.returncode
 
     secret = subprocess.run(
@@ -100,18 +106,9 @@ def _seed_sync_serve(env: dict[str, str], port: int) -> int:
         check=True,
     ).stdout.strip()
 
-    url = f"http://127.0.0.1:{port}"
-    auth = '-H "Authorization: Bearer $TOKEN"'
-    print(
-        f"\nThe API is serving on {url}\n\n"
-        "An admin token (signed with the local development secret):\n"
-        f"  export TOKEN={token}\n\n"
-        "Try:\n"
-        f'  curl {auth} "{url}/api/teacher-data?page_size=2"\n'
-        f"  curl {auth} {url}/api/data-sync/status\n\n"
-        "Tokens for other roles: make token ROLE=school SCOPE=SCH-0001\n"
-        "Ctrl-C stops the API and the servers this command started.\n",
-        flush=True,
+    # The worker delivers the trigger route's messages to the sync, as Eventarc does.
+    worker = subprocess.Popen(
+        [python, "-m", "tools.worker"], env=env, stderr=_log_file(logs, "worker")
     )
     server = subprocess.Popen(
         [
@@ -126,17 +123,50 @@ def _seed_sync_serve(env: dict[str, str], port: int) -> int:
             str(port),
         ],
         env=env,
+        stdout=_log_file(logs, "api"),
+        stderr=subprocess.STDOUT,
+    )
+
+    url = f"http://127.0.0.1:{port}"
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    print(
+        f"\nThe API is serving on {url}\n\n"
+        "An admin token (signed with the local development secret, valid 1 h; "
+        "`make token` gives a new one):\n"
+        f"  export TOKEN={token}\n\n"
+        "Try:\n"
+        f'  curl {auth} "{url}/api/teacher-data?page_size=2"\n'
+        f"  curl {auth} {url}/api/data-sync/status\n"
+        f"  curl {auth} -X POST -d '{{\"force\": true}}' "
+        f"{url}/api/data-sync/trigger\n\n"
+        "Tokens for other roles: make token ROLE=school SCOPE=SCH-0001\n"
+        f"Logs (Cloud Logging JSON): {logs}/api.log, worker.log, sync.log\n"
+        "Ctrl-C stops the API and the servers this command started.\n",
+        flush=True,
     )
     try:
         return server.wait()
     except KeyboardInterrupt:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
         return 0
+    finally:
+        for process in (server, worker):
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _log_file(logs: Path, name: str) -> IO[bytes]:
+    logs.mkdir(parents=True, exist_ok=True)
+    return (logs / f"{name}.log").open("ab")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -61,6 +62,11 @@ class Server:
 # database while it splits its storage for new traffic; the emulator has nothing to
 # split, so pacing there would only slow local syncs, tests and benchmarks.
 LOCAL_SETTINGS = {"PERFCACHE_WRITE_RAMP_START_OPS": "1000000"}
+
+# What Terraform creates in the cloud and the local run needs too: the topic the API's
+# trigger publishes to, and a subscription `tools.worker` pulls to run the sync.
+SYNC_TOPIC = "perfcache-sync"
+SYNC_SUBSCRIPTION = "perfcache-sync-local"
 
 
 @dataclass
@@ -288,11 +294,29 @@ def up(state_dir: Path, project: str = DEFAULT_PROJECT) -> Endpoints:
             if attempt + 1 == START_ATTEMPTS:
                 raise
 
+    _create_sync_topic(endpoints)
     env_file = state_dir / "env"
     env_file.write_text(
         "".join(f"{key}={value}\n" for key, value in endpoints.as_env().items())
     )
     return endpoints
+
+
+def _create_sync_topic(endpoints: Endpoints) -> None:
+    base = f"http://{endpoints.pubsub}/v1/projects/{endpoints.project}"
+    topic = f"projects/{endpoints.project}/topics/{SYNC_TOPIC}"
+    for url, body in (
+        (f"{base}/topics/{SYNC_TOPIC}", {}),
+        (f"{base}/subscriptions/{SYNC_SUBSCRIPTION}", {"topic": topic}),
+    ):
+        request = urllib.request.Request(  # noqa: S310 (loopback URL)
+            url,
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
 
 
 def _start_all(state_dir: Path, project: str) -> Endpoints:
@@ -425,7 +449,7 @@ def read_env(state_dir: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "require"])
     parser.add_argument("--dir", type=Path, default=REPO / ".local")
     parser.add_argument("--project", default=DEFAULT_PROJECT)
     args = parser.parse_args(argv)
@@ -435,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
             endpoints = up(args.dir, args.project)
             for key, value in endpoints.as_env().items():
                 print(f"{key}={value}")
+            print(
+                "The servers start empty: `make seed` loads the sample warehouse, "
+                "then `make sync` fills Firestore and `make serve` serves the API.",
+                file=sys.stderr,
+            )
+        elif args.command == "require":
+            read_env(args.dir)
         elif args.command == "down":
             stopped = down(args.dir)
             print("stopped: " + (", ".join(stopped) if stopped else "nothing running"))

@@ -32,6 +32,7 @@ from perfcache.sync.engine import (
     resolve,
     run_sync,
 )
+from perfcache.sync.runlog import Trigger
 
 log = logs.get_logger("perfcache.functions.sync")
 
@@ -101,10 +102,13 @@ def parse_request(message: dict[str, Any], message_id: str) -> SyncRequest:
             "expected data_type to be a string and force / dry_run booleans; found "
             f"{body!r:.200}"
         )
+    # The API's trigger marks its messages; the scheduler's arrive unmarked.
+    attributes = message.get("attributes") or {}
+    trigger: Trigger = "api" if attributes.get("trigger") == "api" else "pubsub"
     return SyncRequest(
         data_type=data_type,
         force=force,
         dry_run=dry_run,
-        trigger="pubsub",
+        trigger=trigger,
         message_id=message_id,
     )

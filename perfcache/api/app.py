@@ -660,7 +660,7 @@ def _run_summary(
 ) -> dict[str, Any]:
     """A run log's status, times and (for ``dataset``) counts, as strict JSON."""
     summary: dict[str, Any] = {"run_id": run_id}
-    for name in ("status", "trigger", "started_at", "finished_at", "error"):
+    for name in ("status", "trigger", "dry_run", "started_at", "finished_at", "error"):
         if name in run:
             summary[name] = values.to_json(run[name])
     per_dataset = run.get("datasets")

@@ -465,7 +465,7 @@ def test_status_reports_freshness_and_a_held_lease(
         lease.delete()
 
 
-def test_status_shows_failure_texts_to_admins_only(
+def test_status_shows_dry_runs_and_failure_texts_to_admins_only(
     client: FlaskClient, settings: Settings, sample: dict[str, Rows]
 ) -> None:
     firestore = clients.firestore_client(settings)
@@ -475,6 +475,7 @@ def test_status_shows_failure_texts_to_admins_only(
             "run_id": "r-failed",
             "status": "failed",
             "trigger": "cli",
+            "dry_run": True,
             # The sync records its times as ISO strings.
             "started_at": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
             "error": "Not found: Table secret_project:hr.salaries",
@@ -490,6 +491,7 @@ def test_status_shows_failure_texts_to_admins_only(
         failed.delete()
 
     assert school["latest_run"]["status"] == "failed"
+    assert school["latest_run"]["dry_run"] is True
     assert "salaries" not in json.dumps(school)
     assert admin_data["latest_run"]["error"].endswith("hr.salaries")
 

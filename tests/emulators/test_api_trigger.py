@@ -7,7 +7,6 @@ single consistent generation per response, the trigger answering 409), and after
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import uuid
@@ -15,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 
 from perfcache import clients
@@ -24,6 +22,7 @@ from perfcache.config import Settings
 from perfcache.sync.engine import SyncRequest, run_sync
 from tests.api_support import api_settings, bearer, flask_app
 from tests.conftest import clear_firestore
+from tools.worker import to_cloud_event
 
 pytestmark = pytest.mark.emulators
 
@@ -162,19 +161,8 @@ def _run_sync_function_while_polling(
 
     sync_function._settings.cache_clear()
     sync_function._services.cache_clear()
-    event = CloudEvent(
-        {
-            "type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "source": f"//pubsub.googleapis.com/projects/{settings.project}/topics/t",
-            "id": message.message_id,
-        },
-        {
-            "message": {
-                "data": base64.b64encode(message.data).decode(),
-                "attributes": dict(message.attributes),
-                "messageId": message.message_id,
-            },
-        },
+    event = to_cloud_event(
+        settings.project, message.message_id, message.data, dict(message.attributes)
     )
     # No response cache and no pointer reuse: every poll reads Firestore.
     poller = flask_app(
