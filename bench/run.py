@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         measures["cost_per_sync"] = cost_of(first_sync)
         print("read latency ...", file=sys.stderr, flush=True)
         measures["read_latency"] = reads.measure_latency(
-            settings, samples=12 if args.quick else 40
+            settings, samples=12 if args.quick else 20
         )
         print("API under load ...", file=sys.stderr, flush=True)
         measures["api_load"] = reads.measure_load(
