@@ -249,8 +249,13 @@ def measure_load(settings: Settings, clients_n: int, seconds: float) -> dict[str
             thread.join(timeout=seconds + 60)
         elapsed = time.monotonic() - started
     finally:
+        # A server still draining the load's backlog may outlast a polite stop.
         server.terminate()
-        server.wait(timeout=15)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
     summary = _percentiles(latencies) if len(latencies) > 1 else {}
     return {

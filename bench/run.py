@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with bench_stack() as settings:
         bigquery = clients.bigquery_client(settings)
-        measures: dict[str, dict[str, Any]] = {}
+        measures: dict[str, dict[str, Any]] = Progress(args.out, scale, started)
         baseline: SyncRun | None = None
         if not args.quick:
             print("small sample sync (scale baseline) ...", file=sys.stderr, flush=True)
@@ -139,6 +139,35 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(measures))
     print(f"\nwrote {args.out} and {args.report}", file=sys.stderr)
     return 0
+
+
+class Progress(dict[str, dict[str, Any]]):
+    """The measures so far, saved beside the final file after each one lands.
+
+    A run that dies late (a server that will not stop, a full disk) still leaves
+    what it measured in ``<out>.partial``.
+    """
+
+    def __init__(self, out: Path, scale: str, started: float) -> None:
+        super().__init__()
+        self._path = out.with_suffix(".partial")
+        self._scale = scale
+        self._started = started
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        super().__setitem__(key, value)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.write_text(
+            json.dumps(
+                {
+                    "scale": self._scale,
+                    "elapsed_s": round(time.monotonic() - self._started, 1),
+                    "measures": dict(self),
+                },
+                indent=2,
+                allow_nan=False,
+            )
+        )
 
 
 @contextmanager
