@@ -1,14 +1,14 @@
 """Every error the product raises on purpose, under one base class.
 
     PerfcacheError
-    ├── ConfigError            a setting is missing or malformed (fatal)
-    ├── TransientError         worth retrying: the service may answer next time
-    └── FatalError             retrying cannot help (bad SQL, bad data, bad request)
-        ├── DuplicateKeyError  one result holds the same key twice
-        ├── RejectLimitError   too many rows Firestore cannot store
-        ├── ValueConversionError  one cell has no faithful Firestore form (row rejected)
-        └── InvalidKeyError    one row's key cannot name a document (row rejected)
-            └── NullKeyError   a key column is NULL on that row
+      ConfigError              a setting is missing or malformed (fatal)
+      TransientError           worth retrying: the service may answer next time
+      FatalError               retrying cannot help (bad SQL, bad data, bad request)
+        DuplicateKeyError      one result holds the same key twice
+        RejectLimitError       too many rows Firestore cannot store
+        ValueConversionError   one cell has no faithful Firestore form (row rejected)
+        InvalidKeyError        one row's key cannot name a document (row rejected)
+          NullKeyError         a key column is NULL on that row
 
 The sync asks Pub/Sub to redeliver a message only for a TransientError; ``is_transient``
 is the one predicate that decides, for our errors and the Google client's alike.

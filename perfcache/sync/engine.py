@@ -424,7 +424,9 @@ class _Run:
         try:
             runlog.save(self.fs, self.report)
         except Exception as error:  # noqa: BLE001 (the final log line still goes out)
-            log.error("could not save the run log", extra={"error": str(error)})  # noqa: TRY400
+            # The error is the whole story here; a traceback would add nothing.
+            message = "could not save the run log"
+            log.error(message, extra={"error": str(error)})  # noqa: TRY400
         if self.holds_lease:
             try:
                 lease.release(self.fs, self.report.run_id)

@@ -109,8 +109,9 @@ def test_refresh_key_sql_finds_what_metadata_misses_for_one_cheap_query(
     support.queries_of(services).clear()
     quiet = run_sync(settings, SyncRequest(), services, [keyed])
     assert quiet.datasets["teacher_data"].reason == "unchanged"
+    refresh_sql = keyed.refresh_key_sql or ""
     assert support.queries_of(services) == [
-        keyed.refresh_key_sql.replace("{warehouse}", warehouse)  # type: ignore[union-attr]
+        refresh_sql.replace("{warehouse}", warehouse)
     ]
 
     # A DELETE the metadata check cannot see here moves the key.
