@@ -382,16 +382,7 @@ def cost_of(run: SyncRun) -> dict[str, Any]:
 
 
 def clear_firestore(settings: Settings) -> None:
-    import urllib.request
-
-    host = os.environ["FIRESTORE_EMULATOR_HOST"]
-    url = (
-        f"http://{host}/emulator/v1/projects/{settings.project}"
-        "/databases/(default)/documents"
-    )
-    request = urllib.request.Request(url, method="DELETE")
-    with urllib.request.urlopen(request, timeout=120):  # noqa: S310 (loopback)
-        pass
+    stack.clear_firestore(os.environ["FIRESTORE_EMULATOR_HOST"], settings.project)
 
 
 # --- output --------------------------------------------------------------------------

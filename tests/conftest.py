@@ -9,7 +9,6 @@ that changes warehouse data asks for ``fresh_warehouse`` instead.
 from __future__ import annotations
 
 import os
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,13 +74,7 @@ def settings(stack: dict[str, str]) -> Settings:
 
 
 def clear_firestore(stack: dict[str, str]) -> None:
-    url = (
-        f"http://{stack['FIRESTORE_EMULATOR_HOST']}/emulator/v1/projects/{PROJECT}"
-        "/databases/(default)/documents"
-    )
-    request = urllib.request.Request(url, method="DELETE")
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        assert response.status == 200, f"clearing Firestore answered {response.status}"
+    local_stack.clear_firestore(stack["FIRESTORE_EMULATOR_HOST"], PROJECT)
 
 
 @pytest.fixture

@@ -302,6 +302,18 @@ def up(state_dir: Path, project: str = DEFAULT_PROJECT) -> Endpoints:
     return endpoints
 
 
+def clear_firestore(firestore_host: str, project: str, timeout_s: float = 120) -> None:
+    """Deletes every document of ``project`` on the Firestore emulator at the host."""
+    url = (
+        f"http://{firestore_host}/emulator/v1/projects/{project}"
+        "/databases/(default)/documents"
+    )
+    request = urllib.request.Request(url, method="DELETE")
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        if response.status != 200:
+            raise StackError(f"clearing Firestore answered {response.status}")
+
+
 def _create_sync_topic(endpoints: Endpoints) -> None:
     base = f"http://{endpoints.pubsub}/v1/projects/{endpoints.project}"
     topic = f"projects/{endpoints.project}/topics/{SYNC_TOPIC}"
