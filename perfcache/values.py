@@ -749,19 +749,25 @@ def _longest_row_collection() -> str:
 
 
 def row_problem(
-    doc: Mapping[str, Any], doc_id: str, *, collection: str | None = None
+    doc: Mapping[str, Any],
+    doc_id: str,
+    *,
+    collection: str | None = None,
+    size: int | None = None,
 ) -> str | None:
     """Why Firestore would refuse the row document ``doc``, or None if it can store it.
 
     ``doc`` holds the document's fields as written (``{d: row, _h: hash}``).
     ``collection`` is the collection path; by default the longest row collection the
     datasets use, so the size check never passes a row that one of them refuses.
+    ``size`` is the document's ``document_size``, when the caller has it already.
     """
     structural = _structure_problem(doc)
     if structural is not None:
         return structural
-    path = _longest_row_collection() if collection is None else collection
-    size = document_size(path, doc_id, doc)
+    if size is None:
+        path = _longest_row_collection() if collection is None else collection
+        size = document_size(path, doc_id, doc)
     if size > MAX_DOCUMENT_BYTES:
         return (
             f"document is {size:,} bytes by Firestore's storage size rules; the "

@@ -594,7 +594,8 @@ class _Run:
             on_commit=self._keep_lease,
         )
         for encoded in self._changed_docs(plan, changed):
-            writer.set(encoded.doc_id, row_fields(encoded.data, encoded.row_hash))
+            fields = row_fields(encoded.data, encoded.row_hash)
+            writer.set(encoded.doc_id, fields, size=encoded.size)
         for doc_id in vanished:
             writer.delete(doc_id)
         writer.flush()

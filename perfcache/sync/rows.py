@@ -31,6 +31,7 @@ from typing import Any
 
 from perfcache import docids, values
 from perfcache.errors import InvalidKeyError, ValueConversionError
+from perfcache.sync.writer import row_fields
 
 FLOAT_HASH_BITS = 26
 _MODULUS = 2**256
@@ -42,6 +43,9 @@ class Encoded:
     key: tuple[Any, ...]
     data: dict[str, Any]
     row_hash: str
+    # Firestore storage size of the row document; slot collection names have one
+    # length, so it holds for both slots and the writer need not measure again.
+    size: int
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,14 @@ class RowCodec:
         except ValueConversionError as error:
             return Rejected(doc_id, str(error))
         row_hash = content_hash(data)
+        fields = row_fields(data, row_hash)
+        size = values.document_size(self._collection, doc_id, fields)
         problem = values.row_problem(
-            {"d": data, "_h": row_hash}, doc_id, collection=self._collection
+            fields, doc_id, collection=self._collection, size=size
         )
         if problem is not None:
             return Rejected(doc_id, problem)
-        return Encoded(doc_id, key, data, row_hash)
+        return Encoded(doc_id, key, data, row_hash, size)
 
 
 def content_hash(data: Mapping[str, Any]) -> str:

@@ -119,8 +119,10 @@ class Writer:
         self._on_commit = on_commit
         self._reference = client.collection(collection)
 
-    def set(self, doc_id: str, fields: dict[str, Any]) -> None:
-        size = values.document_size(self.collection, doc_id, fields)
+    def set(self, doc_id: str, fields: dict[str, Any], size: int | None = None) -> None:
+        """Queues a write; ``size`` is the document's storage size when known."""
+        if size is None:
+            size = values.document_size(self.collection, doc_id, fields)
         if self._pending and self._pending.size + size > MAX_BATCH_BYTES:
             self.flush()
         self._pending.sets.append((self._reference.document(doc_id), fields))
