@@ -43,8 +43,8 @@ class Settings:
             exceed the function timeout (540 s).
         sync_page_rows: rows per page when the sync reads a result over REST.
         sync_buffer_rows: a result up to this many rows stays in memory between the
-            diff and the writes; a larger one is read a second time instead, so
-            memory stays bounded whatever the row count.
+            diff and the writes; a larger one is read again for each write pass
+            instead, so memory stays bounded whatever the row count.
         write_ramp_start_ops: Firestore writes per second the sync starts at; the
             rate grows by half every 5 minutes (Firestore's 500/50/5 rule).
         write_retry_deadline_s: how long one commit is retried on transient errors.

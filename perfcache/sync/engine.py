@@ -30,10 +30,16 @@ from perfcache.store import DatasetState, Pointer, Slot
 from perfcache.sync import lease, runlog, source
 from perfcache.sync.rows import Checksum, Encoded, Rejected, RowCodec
 from perfcache.sync.runlog import DatasetReport, RunReport, Trigger
-from perfcache.sync.writer import Counts, Ramp, Writer, row_fields
+from perfcache.sync.writer import (
+    SMALL_DOCUMENT_BYTES,
+    Counts,
+    Ramp,
+    Writer,
+    row_fields,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from google.cloud import firestore as fs
 
@@ -127,6 +133,15 @@ def run_sync(
     return report
 
 
+@dataclass(frozen=True)
+class _Changes:
+    """What one slot needs to hold a result: rows to set, ids to delete."""
+
+    slot: Slot
+    changed: set[str]
+    vanished: list[str]
+
+
 @dataclass
 class _Plan:
     """One dataset's prepared result: what the switch and the level step need."""
@@ -143,9 +158,13 @@ class _Plan:
     columns: dict[str, str] = field(default_factory=dict)
     # Every row's document, while the result fits in sync_buffer_rows.
     docs: dict[str, Encoded] | None = None
+    # Sizes of the documents too big to count as SMALL_DOCUMENT_BYTES in a batch.
+    large: dict[str, int] = field(default_factory=dict)
     target: Slot = "a"
     changed: set[str] = field(default_factory=set)
     vanished: list[str] = field(default_factory=list)
+    # True once both slots hold the result, written in one pass (a first load).
+    filled_both: bool = False
     # "switch": serve the target slot; "confirm": same rows, refresh synced_at only.
     action: str = "none"
     retryable: bool = False
@@ -186,7 +205,9 @@ class _Run:
 
         if not self.request.dry_run:
             self._switch([p for p in plans if p.action in ("switch", "confirm")])
-            self._level([p for p in plans if p.action == "switch"])
+            self._level(
+                [p for p in plans if p.action == "switch" and not p.filled_both]
+            )
         self._settle_status(plans)
 
     def _claim(self) -> bool:
@@ -292,13 +313,20 @@ class _Run:
         stored = self._read_hashes(dataset, plan.target, report)
         self._diff(plan, stored)
 
-        # 5. Write the target slot (a dry run stops at the counts).
+        # 5. Write the target slot (a dry run stops at the counts). Before a dataset's
+        # first switch no reader is on either slot, so both are filled in one pass
+        # and there is nothing to level afterwards.
         if self.request.dry_run:
             self._set_dry_status(report)
             return
         if previous is not None and previous.slots_equal:
             self._mark_slots_unequal(dataset.name)
-        counts = self._apply(plan, plan.target, plan.changed, plan.vanished)
+        writes = [_Changes(plan.target, plan.changed, plan.vanished)]
+        if previous is None:
+            other = store.other(plan.target)
+            writes.append(self._changes(plan, other, report))
+            plan.filled_both = True
+        counts = self._apply(plan, writes)
         report.firestore_writes += counts.writes
         report.firestore_deletes += counts.deletes
         plan.action = "switch"
@@ -340,7 +368,7 @@ class _Run:
                         source_key=plan.source_key,
                         run_id=run_id,
                         columns=plan.columns,
-                        slots_equal=False,
+                        slots_equal=plan.filled_both,
                     )
             updated = Pointer(
                 generation=current.generation + (1 if switched else 0),
@@ -396,12 +424,10 @@ class _Run:
         left = store.other(plan.target)
         if plan.previous is not None and plan.previous.slots_equal:
             # The slot just left held what the target held before: same diff.
-            changed, vanished = plan.changed, plan.vanished
+            changes = _Changes(left, plan.changed, plan.vanished)
         else:
-            stored = self._read_hashes(plan.dataset, left, plan.report)
-            changed = {i for i, h in plan.hashes.items() if stored.get(i) != h}
-            vanished = [i for i in stored if i not in plan.hashes]
-        counts = self._apply(plan, left, changed, vanished)
+            changes = self._changes(plan, left, plan.report)
+        counts = self._apply(plan, [changes])
         plan.report.firestore_writes += counts.writes
         plan.report.firestore_deletes += counts.deletes
         self.report.datasets[plan.dataset.name] = plan.report
@@ -513,6 +539,8 @@ class _Run:
                     continue
                 plan.hashes[encoded.doc_id] = encoded.row_hash
                 checksum.add(encoded.doc_id, encoded.row_hash)
+                if encoded.size > SMALL_DOCUMENT_BYTES:
+                    plan.large[encoded.doc_id] = encoded.size
                 if plan.docs is not None:
                     plan.docs[encoded.doc_id] = encoded
             report.rows_read += len(page)
@@ -579,41 +607,67 @@ class _Run:
         plan.vanished = [doc_id for doc_id in stored if doc_id not in plan.hashes]
         report.deleted = len(plan.vanished)
         if plan.docs is not None:
-            # Keep only what the writes need (the level step writes the same rows).
-            plan.docs = {i: plan.docs[i] for i in plan.changed}
+            # Keep only what the writes need (the level step writes the same rows,
+            # and a first load's second slot is empty or a crash's leftovers).
+            keep = plan.changed if plan.previous is not None else plan.hashes.keys()
+            plan.docs = {i: plan.docs[i] for i in keep}
 
-    def _apply(
-        self, plan: _Plan, slot: Slot, changed: set[str], vanished: list[str]
-    ) -> Counts:
-        """Sets the changed rows and deletes the vanished ids in one slot."""
-        writer = Writer(
-            self.fs,
-            store.row_collection(plan.dataset, slot),
-            self.ramp,
-            self.settings.write_retry_deadline_s,
-            on_commit=self._keep_lease,
-        )
-        for encoded in self._changed_docs(plan, changed):
-            fields = row_fields(encoded.data, encoded.row_hash)
-            writer.set(encoded.doc_id, fields, size=encoded.size)
-        for doc_id in vanished:
-            writer.delete(doc_id)
-        writer.flush()
-        return writer.counts
+    def _changes(self, plan: _Plan, slot: Slot, report: DatasetReport) -> _Changes:
+        """What ``slot`` needs to hold the plan's result, from its stored hashes."""
+        stored = self._read_hashes(plan.dataset, slot, report)
+        changed = {i for i, h in plan.hashes.items() if stored.get(i) != h}
+        vanished = [i for i in stored if i not in plan.hashes]
+        return _Changes(slot, changed, vanished)
 
-    def _changed_docs(self, plan: _Plan, changed: set[str]) -> Any:
-        """The documents of ``changed``: from memory, or by reading the result again."""
+    def _apply(self, plan: _Plan, writes: list[_Changes]) -> Counts:
+        """Sets the changed rows and deletes the vanished ids, in one pass over the
+        result for every slot in ``writes``."""
+        counts = Counts()
+        writers = [
+            (
+                changes,
+                Writer(
+                    self.fs,
+                    store.row_collection(plan.dataset, changes.slot),
+                    self.ramp,
+                    self.settings.write_retry_deadline_s,
+                    counts=counts,
+                    on_commit=self._keep_lease,
+                ),
+            )
+            for changes in writes
+        ]
+        wanted = set().union(*(changes.changed for changes in writes))
+        for doc_id, fields, size in self._changed_docs(plan, wanted):
+            for changes, writer in writers:
+                if doc_id in changes.changed:
+                    writer.set(doc_id, fields, size=size)
+        for changes, writer in writers:
+            for doc_id in changes.vanished:
+                writer.delete(doc_id)
+            writer.flush()
+        return counts
+
+    def _changed_docs(
+        self, plan: _Plan, changed: set[str]
+    ) -> Iterator[tuple[str, dict[str, Any], int]]:
+        """(id, stored fields, size) of each ``changed`` row: from memory, or by
+        reading the result again."""
         if plan.docs is not None and changed <= plan.docs.keys():
             for doc_id in changed:
-                yield plan.docs[doc_id]
+                encoded = plan.docs[doc_id]
+                fields = row_fields(encoded.data, encoded.row_hash)
+                yield doc_id, fields, encoded.size
             return
         assert plan.result is not None
         assert plan.codec is not None
         for page in source.pages(plan.result, self.settings, self.services.read_client):
             for row in page:
-                encoded = plan.codec.encode(row)
-                if isinstance(encoded, Encoded) and encoded.doc_id in changed:
-                    yield encoded
+                again = plan.codec.encode_again(row, changed)
+                if again is not None:
+                    doc_id, data = again
+                    fields = row_fields(data, plan.hashes[doc_id])
+                    yield doc_id, fields, plan.large.get(doc_id, SMALL_DOCUMENT_BYTES)
 
     def _mark_slots_unequal(self, name: str) -> None:
         """Clears slots_equal before the first write into the unserved slot."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,6 +90,23 @@ class RowCodec:
         if problem is not None:
             return Rejected(doc_id, problem)
         return Encoded(doc_id, key, data, row_hash, size)
+
+    def encode_again(
+        self, row: Mapping[str, Any], wanted: Container[str]
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The id and values of a row ``encode`` accepted, when its id is wanted.
+
+        A second read of the same query result holds the same rows, so the checks and
+        the hash ``encode`` made still stand: only the id and the values are computed
+        again, the two things a write needs that are too big to keep for every row.
+        """
+        try:
+            doc_id = docids.doc_id(tuple(row.get(c) for c in self._key_columns))
+        except InvalidKeyError:
+            return None  # rejected by encode, never written
+        if doc_id not in wanted:
+            return None
+        return doc_id, self._encode(row)
 
 
 def content_hash(data: Mapping[str, Any]) -> str:

@@ -32,6 +32,9 @@ log = logs.get_logger(__name__)
 MiB = 1024 * 1024
 MAX_BATCH_WRITES = 500  # Firestore's limit on writes in one commit
 MAX_BATCH_BYTES = 9 * MiB  # 10 MiB request limit, headroom for names and framing
+# A document no bigger than its share of a full batch's byte budget can be counted at
+# that share without measuring it: 500 of them still fit in one commit.
+SMALL_DOCUMENT_BYTES = MAX_BATCH_BYTES // MAX_BATCH_WRITES
 RAMP_STEP_S = 5 * 60  # the "5" of 500/50/5: minutes between rate increases
 RAMP_FACTOR = 1.5  # the "50": each step raises the rate by half
 _BACKOFF_FIRST_S = 0.25

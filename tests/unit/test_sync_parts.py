@@ -8,10 +8,18 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions
+from google.cloud.bigquery import SchemaField
 
 from functions.sync.main import BadMessageError, parse_request
 from perfcache.errors import TransientError
-from perfcache.sync.rows import Checksum, checksum_of, content_hash
+from perfcache.sync.rows import (
+    Checksum,
+    Encoded,
+    Rejected,
+    RowCodec,
+    checksum_of,
+    content_hash,
+)
 from perfcache.sync.writer import MAX_BATCH_WRITES, Ramp, Writer
 
 # The client's exception classes are untyped; these names keep mypy strict here.
@@ -174,6 +182,26 @@ def test_the_row_hash_tells_types_apart_and_ignores_last_bit_float_noise() -> No
     # A change of one part in a million is a change.
     assert content_hash({"avg": 71.55339}) != content_hash({"avg": 71.55339 * 1.000001})
     assert content_hash({"x": float("nan")}) != content_hash({"x": float("inf")})
+
+
+def test_a_second_read_gives_wanted_rows_the_ids_and_values_of_the_first() -> None:
+    schema = [SchemaField("id", "STRING"), SchemaField("score", "FLOAT64")]
+    codec = RowCodec(schema, ["id"], "things_a", json_text=False)
+    rows = [
+        {"id": "t-1", "score": 1.5},
+        {"id": "t/2", "score": 2.0},
+        {"id": None, "score": 3.0},
+    ]
+    first = [codec.encode(row) for row in rows]
+    kept, other, null_key = first
+    assert isinstance(kept, Encoded)
+    assert isinstance(other, Encoded)
+    assert isinstance(null_key, Rejected)
+
+    again = [codec.encode_again(row, {kept.doc_id}) for row in rows]
+
+    assert again == [(kept.doc_id, kept.data), None, None]
+    assert codec.encode_again(rows[1], {other.doc_id}) == (other.doc_id, other.data)
 
 
 def _message(data: bytes | None) -> dict[str, Any]:
