@@ -138,10 +138,15 @@ class DuplicateKeys:
         if document_id not in self._ids:
             self._ids.add(document_id)
             return True
+        self.repeat(key)
+        return False
+
+    def repeat(self, key: Sequence[Any]) -> None:
+        """Records a row whose key an earlier row had, for a caller that keeps the
+        ids it has seen itself (the sync's id -> hash map) instead of a second set."""
         self.count += 1
         if len(self._examples) < self._limit:
             self._examples.append(tuple(key))
-        return False
 
     @property
     def examples(self) -> list[tuple[Any, ...]]:

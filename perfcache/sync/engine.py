@@ -28,7 +28,7 @@ from perfcache.datasets import DATASETS, Dataset
 from perfcache.errors import FatalError, RejectLimitError, TransientError, is_transient
 from perfcache.store import DatasetState, Pointer, Slot
 from perfcache.sync import lease, runlog, source
-from perfcache.sync.rows import Checksum, Encoded, Rejected, RowCodec
+from perfcache.sync.rows import Checksum, Encoded, Rejected, RowCodec, hash_bytes
 from perfcache.sync.runlog import DatasetReport, RunReport, Trigger
 from perfcache.sync.writer import (
     SMALL_DOCUMENT_BYTES,
@@ -40,6 +40,7 @@ from perfcache.sync.writer import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from collections.abc import Set as AbstractSet
 
     from google.cloud import firestore as fs
 
@@ -138,7 +139,8 @@ class _Changes:
     """What one slot needs to hold a result: rows to set, ids to delete."""
 
     slot: Slot
-    changed: set[str]
+    # The whole result's ids (a view, no copy) when the slot was empty.
+    changed: AbstractSet[str]
     vanished: list[str]
 
 
@@ -153,7 +155,8 @@ class _Plan:
     # None when the dataset was skipped before querying.
     result: source.Result | None = None
     codec: RowCodec | None = None
-    hashes: dict[str, str] = field(default_factory=dict)
+    # doc id -> row hash (16 bytes: about half the memory of its hex text).
+    hashes: dict[str, bytes] = field(default_factory=dict)
     checksum: str = ""
     columns: dict[str, str] = field(default_factory=dict)
     # Every row's document, while the result fits in sync_buffer_rows.
@@ -161,7 +164,7 @@ class _Plan:
     # Sizes of the documents too big to count as SMALL_DOCUMENT_BYTES in a batch.
     large: dict[str, int] = field(default_factory=dict)
     target: Slot = "a"
-    changed: set[str] = field(default_factory=set)
+    changed: AbstractSet[str] = field(default_factory=set)
     vanished: list[str] = field(default_factory=list)
     # True once both slots hold the result, written in one pass (a first load).
     filled_both: bool = False
@@ -535,9 +538,10 @@ class _Run:
                             {"doc_id": encoded.doc_id, "reason": encoded.reason}
                         )
                     continue
-                if not duplicates.add(encoded.doc_id, encoded.key):
+                if encoded.doc_id in plan.hashes:
+                    duplicates.repeat(encoded.key)
                     continue
-                plan.hashes[encoded.doc_id] = encoded.row_hash
+                plan.hashes[encoded.doc_id] = bytes.fromhex(encoded.row_hash)
                 checksum.add(encoded.doc_id, encoded.row_hash)
                 if encoded.size > SMALL_DOCUMENT_BYTES:
                     plan.large[encoded.doc_id] = encoded.size
@@ -570,13 +574,13 @@ class _Run:
 
     def _read_hashes(
         self, dataset: Dataset, slot: Slot, report: DatasetReport
-    ) -> dict[str, str]:
+    ) -> dict[str, bytes]:
         """doc id -> row hash of every document in a slot (a projection query)."""
         from google.cloud.firestore_v1.field_path import FieldPath
 
         collection = self.fs.collection(store.row_collection(dataset, slot))
         query = collection.select([store.HASH_FIELD]).order_by(FieldPath.document_id())
-        stored: dict[str, str] = {}
+        stored: dict[str, bytes] = {}
         last: Any = None
         while True:
             page_query = query.limit(_HASH_PAGE)
@@ -587,24 +591,18 @@ class _Run:
             report.firestore_reads += max(1, len(page))
             for snapshot in page:
                 fields = snapshot.to_dict() or {}
-                stored[snapshot.id] = str(fields.get(store.HASH_FIELD))
+                stored[snapshot.id] = hash_bytes(fields.get(store.HASH_FIELD))
             if len(page) < _HASH_PAGE:
                 return stored
             last = page[-1]
 
-    def _diff(self, plan: _Plan, stored: dict[str, str]) -> None:
+    def _diff(self, plan: _Plan, stored: dict[str, bytes]) -> None:
         report = plan.report
-        for doc_id, row_hash in plan.hashes.items():
-            old = stored.get(doc_id)
-            if old is None:
-                report.inserted += 1
-                plan.changed.add(doc_id)
-            elif old != row_hash:
-                report.updated += 1
-                plan.changed.add(doc_id)
-            else:
-                report.unchanged += 1
-        plan.vanished = [doc_id for doc_id in stored if doc_id not in plan.hashes]
+        changes = _compare(plan.hashes, stored, plan.target)
+        plan.changed, plan.vanished = changes.changed, changes.vanished
+        report.inserted = sum(1 for doc_id in plan.changed if doc_id not in stored)
+        report.updated = len(plan.changed) - report.inserted
+        report.unchanged = len(plan.hashes) - len(plan.changed)
         report.deleted = len(plan.vanished)
         if plan.docs is not None:
             # Keep only what the writes need (the level step writes the same rows,
@@ -615,9 +613,7 @@ class _Run:
     def _changes(self, plan: _Plan, slot: Slot, report: DatasetReport) -> _Changes:
         """What ``slot`` needs to hold the plan's result, from its stored hashes."""
         stored = self._read_hashes(plan.dataset, slot, report)
-        changed = {i for i, h in plan.hashes.items() if stored.get(i) != h}
-        vanished = [i for i in stored if i not in plan.hashes]
-        return _Changes(slot, changed, vanished)
+        return _compare(plan.hashes, stored, slot)
 
     def _apply(self, plan: _Plan, writes: list[_Changes]) -> Counts:
         """Sets the changed rows and deletes the vanished ids, in one pass over the
@@ -637,7 +633,11 @@ class _Run:
             )
             for changes in writes
         ]
-        wanted = set().union(*(changes.changed for changes in writes))
+        wanted: AbstractSet[str] = (
+            plan.hashes.keys()
+            if any(len(changes.changed) == len(plan.hashes) for changes in writes)
+            else set().union(*(changes.changed for changes in writes))
+        )
         for doc_id, fields, size in self._changed_docs(plan, wanted):
             for changes, writer in writers:
                 if doc_id in changes.changed:
@@ -649,7 +649,7 @@ class _Run:
         return counts
 
     def _changed_docs(
-        self, plan: _Plan, changed: set[str]
+        self, plan: _Plan, changed: AbstractSet[str]
     ) -> Iterator[tuple[str, dict[str, Any], int]]:
         """(id, stored fields, size) of each ``changed`` row: from memory, or by
         reading the result again."""
@@ -666,7 +666,7 @@ class _Run:
                 again = plan.codec.encode_again(row, changed)
                 if again is not None:
                     doc_id, data = again
-                    fields = row_fields(data, plan.hashes[doc_id])
+                    fields = row_fields(data, plan.hashes[doc_id].hex())
                     yield doc_id, fields, plan.large.get(doc_id, SMALL_DOCUMENT_BYTES)
 
     def _mark_slots_unequal(self, name: str) -> None:
@@ -680,3 +680,15 @@ class _Run:
     def _set_dry_status(self, report: DatasetReport) -> None:
         if self.request.dry_run:
             report.status = "dry_run"
+
+
+def _compare(
+    hashes: dict[str, bytes], stored: dict[str, bytes], slot: Slot
+) -> _Changes:
+    """What ``slot``, holding ``stored``, needs to hold ``hashes``."""
+    if not stored:
+        # An empty slot needs every row: a view of the ids, not a copy of them.
+        return _Changes(slot, hashes.keys(), [])
+    changed = {doc_id for doc_id, h in hashes.items() if stored.get(doc_id) != h}
+    vanished = [doc_id for doc_id in stored if doc_id not in hashes]
+    return _Changes(slot, changed, vanished)

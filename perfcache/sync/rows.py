@@ -115,6 +115,15 @@ def content_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def hash_bytes(stored: object) -> bytes:
+    """A stored ``_h`` as the 16 bytes the sync keeps per row; b"" (equal to no row
+    hash) for anything else a document may hold there."""
+    try:
+        return bytes.fromhex(stored) if isinstance(stored, str) else b""
+    except ValueError:
+        return b""
+
+
 def _canonical(value: Any) -> str:
     # Tagged so values of different types never share a text (1, 1.0, "1", True).
     if value is None:
