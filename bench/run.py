@@ -5,8 +5,10 @@ same servers hold. Every measure records its samples, medians, ratio, target and
 boolean ``pass``; a miss is reported as a miss. Results go to
 ``bench/results/latest.json`` and the table in ``docs/benchmarks.md``.
 
-    python -m bench.run            # medium sample, plus the large one for scale
-    python -m bench.run --quick    # small sample, no large scale, fewer samples
+    python -m bench.run            # medium sample (scale: small vs medium)
+    python -m bench.run --quick    # small sample
+    python -m bench.run --large    # scale alone: medium vs large full syncs
+    python -m bench.run --render bench/results/latest.json   # the table again
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tools import stack
 
 REPO = stack.REPO
 RESULTS = REPO / "bench" / "results" / "latest.json"
+LARGE_RESULTS = REPO / "bench" / "results" / "large.json"
 REPORT = REPO / "docs" / "benchmarks.md"
 PROJECT = "bench-perfcache"
 PYTHON = str(REPO / ".venv" / "bin" / "python")
@@ -48,8 +51,8 @@ SCALE_RSS_TARGET_MB = 300
 SCALE_LINEARITY_TARGET = 1.1
 BATCH = 500  # Firestore's write limit per commit
 # The local server sends a query's whole result as one Arrow batch; for the large
-# sample that one batch alone would dwarf the sync's own memory, so that run pages
-# through REST as it would past the Storage Read API's benefit (docs/scaling.md).
+# sample that one batch alone would dwarf the sync's own memory, so the scale run
+# pages both of its syncs through REST (docs/scaling.md).
 LARGE_ENV = {"PERFCACHE_USE_STORAGE_API": "false"}
 
 
@@ -79,11 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--large",
         action="store_true",
-        help="also sync the large sample (about 40 min on a 2-core machine)",
+        help="only the scale measure: full syncs of the medium and large samples "
+        "(about 35 min on a 2-core machine)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS",
+        help="write the report of saved results again, measuring nothing",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        args.report.write_text(render_report(json.loads(args.render.read_text())))
+        print(f"wrote {args.report}", file=sys.stderr)
+        return 0
+    if args.large:
+        return large_run(args.out, args.report)
 
     scale = "small" if args.quick else "medium"
     started = time.monotonic()
@@ -107,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         measures["resync"] = measure_resync(settings)
         measures["cost_per_sync"] = cost_of(first_sync)
         print("read latency ...", file=sys.stderr, flush=True)
-        measures["read_latency"] = reads.measure_latency(
-            settings, samples=12 if args.quick else 20
-        )
+        measures["read_latency"] = reads.measure_latency(settings, samples=10)
         print("API under load ...", file=sys.stderr, flush=True)
         measures["api_load"] = reads.measure_load(
             settings, clients_n=50, seconds=8 if args.quick else 30
@@ -117,27 +131,48 @@ def main(argv: list[str] | None = None) -> int:
         measures["cold_import"] = reads.measure_cold_import()
         if baseline is not None:
             measures["scale"] = scale_measure(baseline, first_sync, "small", "medium")
-        if args.large:
-            print("large sample sync ...", file=sys.stderr, flush=True)
-            load(bigquery, settings.warehouse, "large")
-            clear_firestore(settings)
-            large = run_sync("--force", env_extra=LARGE_ENV)
-            measures["scale_large"] = scale_measure(
-                first_sync, large, "medium", "large"
-            )
+    return publish(args.out, args.report, scale, started, measures)
 
+
+def large_run(out: Path, report: Path) -> int:
+    """The scale measure alone: full syncs of the medium and large samples, both
+    paged through REST, on one stack."""
+    started = time.monotonic()
+    with bench_stack() as settings:
+        bigquery = clients.bigquery_client(settings)
+        measures: dict[str, dict[str, Any]] = Progress(out, "large", started)
+        runs = {}
+        for scale in ("medium", "large"):
+            print(f"full sync of the {scale} sample ...", file=sys.stderr, flush=True)
+            load(bigquery, settings.warehouse, scale)
+            clear_firestore(settings)
+            runs[scale] = run_sync("--force", env_extra=LARGE_ENV)
+        measures["scale_large"] = scale_measure(
+            runs["medium"], runs["large"], "medium", "large"
+        )
+    return publish(out, report, "large", started, measures)
+
+
+def publish(
+    out: Path,
+    report: Path,
+    scale: str,
+    started: float,
+    measures: dict[str, dict[str, Any]],
+) -> int:
+    """Writes the results file and the readable report, and prints the table."""
     result = {
         "generated_at": datetime.now(UTC).isoformat(),
         "scale": scale,
         "duration_s": round(time.monotonic() - started, 1),
         "machine": machine_facts(),
-        "measures": measures,
+        "measures": dict(measures),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
-    args.report.write_text(render_report(result))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    report.write_text(render_report(result))
     print(render_table(measures))
-    print(f"\nwrote {args.out} and {args.report}", file=sys.stderr)
+    print(f"\nwrote {out} and {report}", file=sys.stderr)
     return 0
 
 
@@ -447,10 +482,8 @@ def render_table(measures: dict[str, dict[str, Any]]) -> str:
             f"{m['firestore_reads']} reads, {m['firestore_writes']} writes, "
             f"{m['firestore_deletes']} deletes"
         ),
-        "scale": lambda m: (
-            f"{m['peak_rss_mb']} MB peak, time ratio "
-            f"{m['time_ratio']} for row ratio {m['row_ratio']}"
-        ),
+        "scale": _scale_figure,
+        "scale_large": _scale_figure,
         "cold_import": lambda m: f"{m['import_ms']} ms",
     }
     for name, measure in measures.items():
@@ -471,7 +504,18 @@ def render_table(measures: dict[str, dict[str, Any]]) -> str:
 
 
 def render_report(result: dict[str, Any]) -> str:
-    machine = result["machine"]
+    """The readable report; a medium run's includes the latest large-sample run."""
+    large = None
+    if result["scale"] == "medium" and LARGE_RESULTS.exists():
+        large = json.loads(LARGE_RESULTS.read_text())
+    scale_section = (
+        ""
+        if large is None
+        else "## Scale to the large sample\n\n"
+        "From `make bench-large` (`bench/results/large.json`), a run of its own: "
+        "full syncs of the medium and large samples, both through REST pages.\n\n"
+        f"{_run_line(large)}\n\n" + render_table(large["measures"]) + "\n\n"
+    )
     return (
         "# Benchmarks\n\n"
         "Generated by `python -m bench.run` (`make bench`: the medium sample; "
@@ -479,13 +523,21 @@ def render_report(result: dict[str, Any]) -> str:
         "on one machine, so the ratios "
         "compare like with like; absolute times on a shared machine are not the "
         "point. The raw samples are in `bench/results/latest.json`.\n\n"
+        f"{_run_line(result)}\n\n"
+        + render_table(result["measures"])
+        + "\n\n"
+        + scale_section
+        + NOTES
+    )
+
+
+def _run_line(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    return (
         f"Run of {result['generated_at']} on {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB, Python {machine['python']}; "
         f"{machine['servers']}; {result['scale']} sample; "
-        f"{result['duration_s']} s in all.\n\n"
-        + render_table(result["measures"])
-        + "\n\n"
-        + NOTES
+        f"{result['duration_s']} s in all."
     )
 
 

@@ -9,6 +9,6 @@ bench-quick: setup ## the same measures on the small sample, under 3 min
 	$(VENV)/bin/python -m bench.run --quick --out bench/results/quick.json \
 		--report build/benchmarks-quick.md
 
-bench-large: setup ## bench plus a full sync of the large sample (about 40 min more)
+bench-large: setup ## scale alone: full syncs of the medium and large samples, ~35 min
 	$(VENV)/bin/python -m bench.run --large --out bench/results/large.json \
 		--report build/benchmarks-large.md
