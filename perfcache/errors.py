@@ -69,8 +69,33 @@ _TRANSIENT_NAMES = frozenset(
 )
 
 
+def underlying(error: BaseException) -> BaseException:
+    """The error worth reporting: the one a failed transaction rollback hid.
+
+    When a Firestore transaction cannot even begin (an overloaded or unreachable
+    database), the client's ``@transactional`` tries to roll it back and raises
+    ``ValueError("The transaction has no transaction ID, so it cannot be rolled
+    back.")`` instead, with the real error as its context.
+    """
+    context = error.__context__
+    if (
+        isinstance(error, ValueError)
+        and context is not None
+        and "cannot be rolled back" in str(error)
+    ):
+        return context
+    return error
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` of the underlying error, for run logs and reasons."""
+    error = underlying(error)
+    return f"{type(error).__name__}: {error}"
+
+
 def is_transient(error: BaseException) -> bool:
     """True when retrying the operation that raised ``error`` may succeed."""
+    error = underlying(error)
     if isinstance(error, TransientError):
         return True
     if isinstance(error, PerfcacheError):

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from perfcache import clients, docids, logs, store
 from perfcache.config import Settings
 from perfcache.datasets import DATASETS, Dataset
-from perfcache.errors import FatalError, RejectLimitError, TransientError, is_transient
+from perfcache.errors import (
+    FatalError,
+    RejectLimitError,
+    TransientError,
+    describe,
+    is_transient,
+)
 from perfcache.store import DatasetState, Pointer, Slot
 from perfcache.sync import lease, runlog, source
 from perfcache.sync.rows import Checksum, Encoded, Rejected, RowCodec, hash_bytes
@@ -126,7 +132,7 @@ def run_sync(
             run.execute(chosen)
         except Exception as error:  # the run log records any failure
             report.status = "failed"
-            report.error = f"{type(error).__name__}: {error}"
+            report.error = describe(error)
             report.retryable = is_transient(error)
             log.exception("sync run failed", extra={"retryable": report.retryable})
         finally:
@@ -250,7 +256,7 @@ class _Run:
         except Exception as error:  # noqa: BLE001 (one dataset's failure is reported)
             plan.action = "none"
             plan.report.status = "failed"
-            plan.report.reason = f"{type(error).__name__}: {error}"
+            plan.report.reason = describe(error)
             plan.retryable = is_transient(error)
             log.error(  # noqa: TRY400 (the reason is the message; no trace needed)
                 "dataset failed; its previous data stays served",
@@ -329,9 +335,7 @@ class _Run:
             other = store.other(plan.target)
             writes.append(self._changes(plan, other, report))
             plan.filled_both = True
-        counts = self._apply(plan, writes)
-        report.firestore_writes += counts.writes
-        report.firestore_deletes += counts.deletes
+        self._apply(plan, writes)
         plan.action = "switch"
 
     def _switch(self, plans: list[_Plan]) -> None:
@@ -430,9 +434,7 @@ class _Run:
             changes = _Changes(left, plan.changed, plan.vanished)
         else:
             changes = self._changes(plan, left, plan.report)
-        counts = self._apply(plan, [changes])
-        plan.report.firestore_writes += counts.writes
-        plan.report.firestore_deletes += counts.deletes
+        self._apply(plan, [changes])
         self.report.datasets[plan.dataset.name] = plan.report
 
     def _settle_status(self, plans: list[_Plan]) -> None:
@@ -615,10 +617,18 @@ class _Run:
         stored = self._read_hashes(plan.dataset, slot, report)
         return _compare(plan.hashes, stored, slot)
 
-    def _apply(self, plan: _Plan, writes: list[_Changes]) -> Counts:
+    def _apply(self, plan: _Plan, writes: list[_Changes]) -> None:
         """Sets the changed rows and deletes the vanished ids, in one pass over the
-        result for every slot in ``writes``."""
+        result for every slot in ``writes``; the report counts every committed
+        write, including those of a pass that fails later."""
         counts = Counts()
+        try:
+            self._write(plan, writes, counts)
+        finally:
+            plan.report.firestore_writes += counts.writes
+            plan.report.firestore_deletes += counts.deletes
+
+    def _write(self, plan: _Plan, writes: list[_Changes], counts: Counts) -> None:
         writers = [
             (
                 changes,
@@ -646,7 +656,6 @@ class _Run:
             for doc_id in changes.vanished:
                 writer.delete(doc_id)
             writer.flush()
-        return counts
 
     def _changed_docs(
         self, plan: _Plan, changed: AbstractSet[str]

@@ -11,7 +11,7 @@ from google.api_core import exceptions
 from google.cloud.bigquery import SchemaField
 
 from functions.sync.main import BadMessageError, parse_request
-from perfcache.errors import TransientError
+from perfcache.errors import TransientError, describe, is_transient
 from perfcache.sync.rows import (
     Checksum,
     Encoded,
@@ -187,7 +187,7 @@ def test_the_row_hash_tells_types_apart_and_ignores_last_bit_float_noise() -> No
 def test_a_second_read_gives_wanted_rows_the_ids_and_values_of_the_first() -> None:
     schema = [SchemaField("id", "STRING"), SchemaField("score", "FLOAT64")]
     codec = RowCodec(schema, ["id"], "things_a", json_text=False)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": "t-1", "score": 1.5},
         {"id": "t/2", "score": 2.0},
         {"id": None, "score": 3.0},
@@ -202,6 +202,32 @@ def test_a_second_read_gives_wanted_rows_the_ids_and_values_of_the_first() -> No
 
     assert again == [(kept.doc_id, kept.data), None, None]
     assert codec.encode_again(rows[1], {other.doc_id}) == (other.doc_id, other.data)
+
+
+def test_a_transaction_that_could_not_begin_reports_what_stopped_it() -> None:
+    # What google-cloud-firestore's @transactional raises when begin_transaction
+    # fails (seen against a refused port: a RetryError of 503s): a ValueError from
+    # its rollback attempt, the real error as its context.
+    def begin() -> None:
+        raise Unavailable("failed to connect to all addresses")
+
+    def transactional() -> None:
+        try:
+            begin()
+        except Unavailable:
+            raise ValueError(
+                "The transaction has no transaction ID, so it cannot be rolled back."
+            ) from None
+
+    with pytest.raises(ValueError, match="cannot be rolled back") as caught:
+        transactional()
+
+    assert is_transient(caught.value)
+    assert describe(caught.value) == (
+        "ServiceUnavailable: 503 failed to connect to all addresses"
+    )
+    assert not is_transient(ValueError("cannot be rolled back"))
+    assert describe(KeyError("x")) == "KeyError: 'x'"
 
 
 def _message(data: bytes | None) -> dict[str, Any]:
