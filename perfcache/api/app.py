@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from perfcache import logs, values
 from perfcache.api import params, scope
 from perfcache.api.auth import Principal, Verifier
-from perfcache.api.cache import Expiring, Lru
+from perfcache.api.cache import Expiring, Lru, SingleFlight
 from perfcache.api.errors import ApiError, bad_parameter, forbidden
 from perfcache.api.reads import SUMMARY_DATASET, Reader, Served
 from perfcache.config import Settings
@@ -119,6 +119,7 @@ class Api:
         self._lock = threading.Lock()
         self._served = Expiring(self._load_served, settings.api_pointer_ttl_s)
         self.responses: Lru[bytes] = Lru(settings.api_cache_entries)
+        self._builds: SingleFlight[bytes] = SingleFlight()
         self._small: Lru[Any] = Lru(max(64, settings.api_cache_entries))
         self._stale_logged: dict[str, float] = {}
         self._openapi: bytes | None = None
@@ -380,14 +381,19 @@ class Api:
         body = self.responses.get(key)
         if body is not None:
             return Reply(200, body, headers, cache="hit")
-        built = build()
-        built["meta"] = {
-            "synced_at": synced_at,
-            "generation": state.generation,
-            "stale": stale,
-        }
-        body = _dumps(built)
-        self.responses.put(key, body)
+
+        def fresh() -> bytes:
+            built = build()
+            built["meta"] = {
+                "synced_at": synced_at,
+                "generation": state.generation,
+                "stale": stale,
+            }
+            body = _dumps(built)
+            self.responses.put(key, body)
+            return body
+
+        body = self._builds.run(key, fresh)
         return Reply(200, body, headers, cache="miss")
 
     def _is_stale(self, dataset: Dataset, state: DatasetState) -> bool:

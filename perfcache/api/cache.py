@@ -2,7 +2,9 @@
 
 Both live in the function instance and die with it. Response keys start with the
 dataset's generation, so a new sync makes every older entry unreachable (and the LRU
-evicts them); nothing needs invalidating by hand.
+evicts them); nothing needs invalidating by hand. Concurrent requests for a response
+not yet cached share one build, so a burst on a cold instance costs one Firestore
+query per distinct request, not one per caller.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -74,3 +77,47 @@ class Expiring(Generic[T]):
     def expire(self) -> None:
         with self._lock:
             self._value = None
+
+
+@dataclass
+class _Flight(Generic[T]):
+    done: threading.Event = field(default_factory=threading.Event)
+    value: T | None = None
+    error: BaseException | None = None
+
+
+class SingleFlight(Generic[T]):
+    """Runs one build per key at a time; callers arriving meanwhile get its result.
+
+    shared = SingleFlight[bytes]()
+    body = shared.run(key, build)  # build runs once for overlapping callers
+    """
+
+    def __init__(self) -> None:
+        self._flights: dict[Hashable, _Flight[T]] = {}
+        self._lock = threading.Lock()
+
+    def run(self, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.value is not None
+            return flight.value
+
+        try:
+            flight.value = build()
+        except BaseException as error:
+            flight.error = error
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+        return flight.value

@@ -83,3 +83,40 @@ def test_response_cache_is_bounded_lru() -> None:
     cache.put("c", "3")
     assert cache.get("b") is None
     assert (cache.get("a"), cache.get("c"), len(cache)) == ("1", "3", 2)
+
+
+def test_overlapping_builds_of_one_response_run_once_and_share_errors() -> None:
+    import threading
+    import time
+
+    from perfcache.api.cache import SingleFlight
+
+    shared: SingleFlight[str] = SingleFlight()
+    gate = threading.Event()
+    builds: list[str] = []
+
+    def build() -> str:
+        builds.append("built")
+        gate.wait(timeout=10)
+        return "body"
+
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(shared.run("k", build)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # every caller is inside run, behind the first build
+    gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert (builds, results) == (["built"], ["body"] * 8)
+
+    def broken() -> str:
+        raise RuntimeError("firestore said no")
+
+    with pytest.raises(RuntimeError, match="firestore said no"):
+        shared.run("k", broken)
+    # A failed build is not remembered: the next caller builds again.
+    assert shared.run("k", lambda: "again") == "again"
