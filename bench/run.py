@@ -108,23 +108,25 @@ def main(argv: list[str] | None = None) -> int:
         measures: dict[str, dict[str, Any]] = Progress(args.out, scale, started)
         baseline: SyncRun | None = None
         if not args.quick:
-            print("small sample sync (scale baseline) ...", file=sys.stderr, flush=True)
+            step("small sample sync (scale baseline) ...", started)
             load(bigquery, settings.warehouse, "small")
             clear_firestore(settings)
             baseline = run_sync("--force")
 
-        print(f"loading the {scale} sample ...", file=sys.stderr, flush=True)
+        step(f"loading the {scale} sample ...", started)
         load(bigquery, settings.warehouse, scale)
-        print("full sync against its floor ...", file=sys.stderr, flush=True)
+        step("full sync against its floor ...", started)
         first_sync, measures["sync_vs_floor"] = measure_sync_vs_floor(
             settings, rounds=2 if args.quick else 1
         )
-        print("re-syncs ...", file=sys.stderr, flush=True)
+        step("re-syncs ...", started)
         measures["resync"] = measure_resync(settings)
         measures["cost_per_sync"] = cost_of(first_sync)
-        print("read latency ...", file=sys.stderr, flush=True)
+        step("read latency ...", started)
         measures["read_latency"] = reads.measure_latency(settings, samples=10)
-        print("API under load ...", file=sys.stderr, flush=True)
+        step("what bounds the cold read here ...", started)
+        measures["emulator_scan"] = reads.measure_emulator_scan(settings)
+        step("API under load ...", started)
         measures["api_load"] = reads.measure_load(
             settings, clients_n=50, seconds=8 if args.quick else 30
         )
@@ -143,7 +145,7 @@ def large_run(out: Path, report: Path) -> int:
         measures: dict[str, dict[str, Any]] = Progress(out, "large", started)
         runs = {}
         for scale in ("medium", "large"):
-            print(f"full sync of the {scale} sample ...", file=sys.stderr, flush=True)
+            step(f"full sync of the {scale} sample ...", started)
             load(bigquery, settings.warehouse, scale)
             clear_firestore(settings)
             runs[scale] = run_sync("--force", env_extra=LARGE_ENV)
@@ -174,6 +176,11 @@ def publish(
     print(render_table(measures))
     print(f"\nwrote {out} and {report}", file=sys.stderr)
     return 0
+
+
+def step(text: str, started: float) -> None:
+    """One progress line on stderr, with the time the run has taken so far."""
+    print(f"[{time.monotonic() - started:6.0f} s] {text}", file=sys.stderr, flush=True)
 
 
 class Progress(dict[str, dict[str, Any]]):

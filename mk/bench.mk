@@ -2,7 +2,7 @@
 
 .PHONY: bench bench-quick bench-large
 
-bench: setup ## the speed and cost claims on the medium (and large) sample, ~15 min
+bench: setup ## the speed and cost claims on the medium sample, about 20 min
 	$(VENV)/bin/python -m bench.run
 
 bench-quick: setup ## the same measures on the small sample, under 3 min
