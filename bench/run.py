@@ -552,16 +552,25 @@ NOTES = """## How to read it
 
 - **Read latency** compares, for the same fixed mix of dashboard requests, (a) the old
   way, the equivalent BigQuery query per request against the BigQuery server, (b) the
-  API on an instance with an empty cache (Firestore reads), and (c) the API warm.
+  API on an instance with an empty cache (Firestore reads), and (c) the API warm. The
+  three run interleaved, so a slow moment of the machine hits each alike; (c) includes
+  a pointer re-read whenever the instance's copy is over 10 s old.
+- **Emulator scan** runs the query behind (b)'s first request on the served teacher
+  collection and on a copy holding only the rows of its school: the same 50 rows from
+  collections of very different sizes. Firestore answers such a query from an index,
+  in a time that follows the rows returned; a time that grows with the collection is
+  the emulator scanning it.
 - **Sync vs floor**: the floor pages the same query results with the BigQuery client
-  and writes the same documents with plain 500-write batches. The sync keeps two copies
-  of every row (the slot readers use and the one the next sync writes into), so a first
-  load writes each document twice; the floor writes the same two copies.
+  and writes the same documents with plain 500-write batches. The sync keeps two
+  copies of every row (the slot readers use and the one the next sync writes into);
+  a first load writes both in one pass, and the floor writes the same two copies.
 - **Scale**: `make bench` compares the medium full sync with the small one (about 100x
-  the rows). `make bench-large` adds the large sample (1.5 million rows, about 3
-  million document writes), which takes about 40 minutes here because the Firestore
-  emulator commits roughly 1,500 documents a second; that run reads through REST pages,
-  since the local BigQuery server sends a whole result as one Storage Read batch.
+  the rows), both reading through the Storage Read API. `make bench-large` compares
+  the medium and large (1.5 million rows, about 3 million document writes) full syncs,
+  both through REST pages, since the local BigQuery server sends a whole result as one
+  Storage Read batch.
+- **API under load** starts after one request per path, so it measures a warm
+  instance; the cold path is (b).
 - **BigQuery bytes**: the local BigQuery server reports 0 bytes processed. On BigQuery
   the sync records each job's `total_bytes_processed`; the change check reads table
   metadata only, which bills nothing.
@@ -570,23 +579,33 @@ NOTES = """## How to read it
 
 ## Misses, and what limits them
 
-- **Sync vs floor.** A profile of the small-sample sync (pyinstrument, 28 s under
-  load) splits it into: writes and their protobuf encoding, the same as the floor's;
-  a fixed 5 s pause between the pointer switch and levelling the old slot
-  (`PERFCACHE_LEVEL_GRACE_S`, which lets API instances that read the old slot
-  finish); per-row checks the floor skips (Firestore limit checks, content hash and
-  size estimate, about 1 s); and fixed costs per run (lease, pointer transaction, run
-  log, table metadata), about 1 s. On the small sample the pause alone accounts for
-  most of the gap: 10.9 s against 5.6 s. On the medium sample, where the fixed costs
-  shrink against 600,000 document writes, the per-row checks remain. Computing the
-  size estimate once instead of twice per row is the next step.
-- **`make bench` duration.** On this 2-core machine, with other work running, a full
-  medium run took 41 minutes, not the 20 it should. Three things dominate:
-  - the Firestore emulator commits about 1,500 documents a second, and the floor and
-    the sync each write 600,000;
-  - it has no indexes, so each cold API read scans the collection;
-  - each BigQuery request of the old path takes seconds on the medium sample.
-  The numbers above are the latest complete run.
+- **a/b, the cold API path, on the medium sample.** Path (b) answers from Firestore
+  queries, and the Firestore emulator has no indexes: the emulator-scan row above shows
+  the same 50-row query taking 4.4 s on the 302,761-document collection and 0.3 s on a
+  659-document copy. On Firestore that query is served from a composite index in a
+  time that follows the 50 rows returned, not the collection. On the small sample,
+  where the collection holds 2,345 documents, the same run's code passes (a/b 5.6 on
+  2026-12-04 with `make bench-quick`). The emulator is the floor here; (c) and the
+  load test, which read no Firestore rows once warm, are not affected.
+- **Scale, peak RSS.** The medium sync reading through the Storage Read API peaked at
+  624 MB; the local BigQuery server sends the whole result as one Arrow batch. Through
+  REST pages the medium sync peaked at 406 MB (one separate run; where it goes beyond
+  the id map is not yet profiled). The large-sample run
+  (`make bench-large`) did not finish: after 1,513,347 rows read and diffed and about
+  23 minutes of writes, the Firestore emulator, its JVM grown to 5.4 GB near its
+  default heap ceiling with about 3 million documents, stopped answering commits
+  within 120 s. The sync process held 434 MB (ps) through that write pass. Its id ->
+  hash map alone is 240 MB at 1.5 million rows (159 bytes a row, measured with
+  tracemalloc: a 23-character id, the 16-byte hash, the dict entry), over the 124 MB
+  the small-sample sync peaks at; the rest is not yet profiled. Staying under 300 MB
+  at that size needs at least the diff in fixed-width arrays (sorted id and hash
+  digests, 16-32 bytes a row) instead of Python objects; a complete large run needs
+  the emulator started with a larger heap.
+- **`make bench` duration.** 19 min 13 s including setup, just inside 20. The floor
+  and the sync take 9 minutes between them (the emulator commits about 2,500
+  documents a second, and each writes 674,012); the re-syncs take 6 (a forced re-read
+  of every result, an unforced run, and the 1% change, which reads the spare slot's
+  302,761 hashes).
 """
 
 
