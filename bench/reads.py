@@ -27,8 +27,8 @@ from google.cloud import bigquery
 
 from perfcache import clients, datasets, store
 from perfcache.api.app import Api
+from perfcache.api.reads import Reader
 from perfcache.config import Settings
-from perfcache.store import Pointer
 from tools import stack
 
 REPO = stack.REPO
@@ -303,8 +303,7 @@ def measure_emulator_scan(settings: Settings, samples: int = 5) -> dict[str, Any
 
     firestore = clients.firestore_client(settings)
     teacher = datasets.get("teacher_data")
-    pointer = firestore.collection(store.STATE_COLLECTION).document(store.POINTER_DOC)
-    state = Pointer.from_firestore(pointer.get().to_dict()).datasets[teacher.name]
+    state = Reader(firestore).served().pointer.datasets[teacher.name]
     served = firestore.collection(store.row_collection(teacher, state.slot))
     probe = firestore.collection("bench_scan_probe")
     school = FieldFilter(f"{store.DATA_FIELD}.school_id", "==", "SCH-0001")
