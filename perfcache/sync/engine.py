@@ -34,6 +34,7 @@ from perfcache.errors import (
 )
 from perfcache.store import DatasetState, Pointer, Slot
 from perfcache.sync import lease, runlog, source
+from perfcache.sync.index import RowIndex, Selection, compare, digest
 from perfcache.sync.rows import Checksum, Encoded, Rejected, RowCodec, hash_bytes
 from perfcache.sync.runlog import DatasetReport, RunReport, Trigger
 from perfcache.sync.writer import (
@@ -46,7 +47,6 @@ from perfcache.sync.writer import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from collections.abc import Set as AbstractSet
 
     from google.cloud import firestore as fs
 
@@ -145,9 +145,11 @@ class _Changes:
     """What one slot needs to hold a result: rows to set, ids to delete."""
 
     slot: Slot
-    # The whole result's ids (a view, no copy) when the slot was empty.
-    changed: AbstractSet[str]
+    changed: Selection
     vanished: list[str]
+    # Of the changed rows, those the slot lacked and those it held with another hash.
+    inserted: int = 0
+    updated: int = 0
 
 
 @dataclass
@@ -161,8 +163,8 @@ class _Plan:
     # None when the dataset was skipped before querying.
     result: source.Result | None = None
     codec: RowCodec | None = None
-    # doc id -> row hash (16 bytes: about half the memory of its hex text).
-    hashes: dict[str, bytes] = field(default_factory=dict)
+    # Every row's id and hash, frozen once the result is read.
+    index: RowIndex = field(default_factory=RowIndex)
     checksum: str = ""
     columns: dict[str, str] = field(default_factory=dict)
     # Every row's document, while the result fits in sync_buffer_rows.
@@ -170,7 +172,7 @@ class _Plan:
     # Sizes of the documents too big to count as SMALL_DOCUMENT_BYTES in a batch.
     large: dict[str, int] = field(default_factory=dict)
     target: Slot = "a"
-    changed: AbstractSet[str] = field(default_factory=set)
+    changed: Selection | None = None
     vanished: list[str] = field(default_factory=list)
     # True once both slots hold the result, written in one pass (a first load).
     filled_both: bool = False
@@ -313,14 +315,13 @@ class _Run:
             and previous.slots_equal
             and plan.checksum == previous.checksum
         ):
-            report.unchanged = len(plan.hashes)
+            report.unchanged = len(plan.index)
             report.reason = "result unchanged"
             plan.action = "confirm"
             plan.docs = None
             self._set_dry_status(report)
             return
-        stored = self._read_hashes(dataset, plan.target, report)
-        self._diff(plan, stored)
+        self._diff(plan)
 
         # 5. Write the target slot (a dry run stops at the counts). Before a dataset's
         # first switch no reader is on either slot, so both are filled in one pass
@@ -330,6 +331,7 @@ class _Run:
             return
         if previous is not None and previous.slots_equal:
             self._mark_slots_unequal(dataset.name)
+        assert plan.changed is not None
         writes = [_Changes(plan.target, plan.changed, plan.vanished)]
         if previous is None:
             other = store.other(plan.target)
@@ -370,7 +372,7 @@ class _Run:
                         slot=plan.target,
                         generation=(old.generation if old else 0) + 1,
                         synced_at=now,
-                        row_count=len(plan.hashes),
+                        row_count=len(plan.index),
                         checksum=plan.checksum,
                         source_key=plan.source_key,
                         run_id=run_id,
@@ -429,7 +431,11 @@ class _Run:
 
     def _level_one(self, plan: _Plan) -> None:
         left = store.other(plan.target)
-        if plan.previous is not None and plan.previous.slots_equal:
+        if (
+            plan.previous is not None
+            and plan.previous.slots_equal
+            and plan.changed is not None
+        ):
             # The slot just left held what the target held before: same diff.
             changes = _Changes(left, plan.changed, plan.vanished)
         else:
@@ -525,7 +531,6 @@ class _Run:
         )
         buffer_limit = self.settings.sync_buffer_rows
         plan.docs = {} if plan.result.total_rows <= buffer_limit else None
-        duplicates = docids.DuplicateKeys(dataset.key)
         checksum = Checksum()
         rejects: list[dict[str, str]] = []
         started = time.monotonic()
@@ -540,10 +545,7 @@ class _Run:
                             {"doc_id": encoded.doc_id, "reason": encoded.reason}
                         )
                     continue
-                if encoded.doc_id in plan.hashes:
-                    duplicates.repeat(encoded.key)
-                    continue
-                plan.hashes[encoded.doc_id] = bytes.fromhex(encoded.row_hash)
+                plan.index.add(encoded.doc_id, bytes.fromhex(encoded.row_hash))
                 checksum.add(encoded.doc_id, encoded.row_hash)
                 if encoded.size > SMALL_DOCUMENT_BYTES:
                     plan.large[encoded.doc_id] = encoded.size
@@ -562,7 +564,9 @@ class _Run:
             )
         if rejects:
             self.report.rejects[dataset.name] = rejects
-        duplicates.check(dataset.name)
+        repeated = plan.index.freeze()
+        if repeated:
+            self._name_duplicates(plan, repeated)
         share = report.rejected / report.rows_read if report.rows_read else 0.0
         if share > self.settings.reject_share_limit:
             raise RejectLimitError(
@@ -574,15 +578,28 @@ class _Run:
             )
         plan.checksum = checksum.hexdigest()
 
-    def _read_hashes(
+    def _name_duplicates(self, plan: _Plan, repeated: set[bytes]) -> None:
+        """Fails the dataset quoting the keys that occur more than once; reads the
+        result again for them (the index keeps digests, not keys)."""
+        assert plan.result is not None
+        assert plan.codec is not None
+        duplicates = docids.DuplicateKeys(plan.dataset.key)
+        for page in source.pages(plan.result, self.settings, self.services.read_client):
+            for row in page:
+                encoded = plan.codec.encode(row)
+                if isinstance(encoded, Encoded) and digest(encoded.doc_id) in repeated:
+                    duplicates.add(encoded.doc_id, encoded.key)
+        duplicates.check(plan.dataset.name)
+
+    def _stored_hashes(
         self, dataset: Dataset, slot: Slot, report: DatasetReport
-    ) -> dict[str, bytes]:
-        """doc id -> row hash of every document in a slot (a projection query)."""
+    ) -> Iterator[list[tuple[str, bytes]]]:
+        """(doc id, row hash) of every document in a slot, a page at a time (a
+        projection query)."""
         from google.cloud.firestore_v1.field_path import FieldPath
 
         collection = self.fs.collection(store.row_collection(dataset, slot))
         query = collection.select([store.HASH_FIELD]).order_by(FieldPath.document_id())
-        stored: dict[str, bytes] = {}
         last: Any = None
         while True:
             page_query = query.limit(_HASH_PAGE)
@@ -591,31 +608,48 @@ class _Run:
             page = list(page_query.stream())
             # Firestore bills a query that returns nothing as one read.
             report.firestore_reads += max(1, len(page))
-            for snapshot in page:
-                fields = snapshot.to_dict() or {}
-                stored[snapshot.id] = hash_bytes(fields.get(store.HASH_FIELD))
+            yield [
+                (
+                    snapshot.id,
+                    hash_bytes((snapshot.to_dict() or {}).get(store.HASH_FIELD)),
+                )
+                for snapshot in page
+            ]
             if len(page) < _HASH_PAGE:
-                return stored
+                return
             last = page[-1]
 
-    def _diff(self, plan: _Plan, stored: dict[str, bytes]) -> None:
+    def _diff(self, plan: _Plan) -> None:
         report = plan.report
-        changes = _compare(plan.hashes, stored, plan.target)
+        changes = self._changes(plan, plan.target, report)
         plan.changed, plan.vanished = changes.changed, changes.vanished
-        report.inserted = sum(1 for doc_id in plan.changed if doc_id not in stored)
-        report.updated = len(plan.changed) - report.inserted
-        report.unchanged = len(plan.hashes) - len(plan.changed)
+        report.inserted, report.updated = changes.inserted, changes.updated
+        report.unchanged = len(plan.index) - len(plan.changed)
         report.deleted = len(plan.vanished)
         if plan.docs is not None:
             # Keep only what the writes need (the level step writes the same rows,
             # and a first load's second slot is empty or a crash's leftovers).
-            keep = plan.changed if plan.previous is not None else plan.hashes.keys()
-            plan.docs = {i: plan.docs[i] for i in keep}
+            keep = plan.changed if plan.previous is not None else None
+            ids = list(plan.docs)
+            held = (
+                keep.holds_all(plan.index.positions(ids))
+                if keep is not None
+                else [True] * len(ids)
+            )
+            plan.docs = {i: plan.docs[i] for i, h in zip(ids, held, strict=True) if h}
 
     def _changes(self, plan: _Plan, slot: Slot, report: DatasetReport) -> _Changes:
         """What ``slot`` needs to hold the plan's result, from its stored hashes."""
-        stored = self._read_hashes(plan.dataset, slot, report)
-        return _compare(plan.hashes, stored, slot)
+        comparison = compare(
+            plan.index, self._stored_hashes(plan.dataset, slot, report)
+        )
+        return _Changes(
+            slot,
+            comparison.changed,
+            comparison.vanished,
+            inserted=comparison.inserted,
+            updated=comparison.updated,
+        )
 
     def _apply(self, plan: _Plan, writes: list[_Changes]) -> None:
         """Sets the changed rows and deletes the vanished ids, in one pass over the
@@ -643,14 +677,10 @@ class _Run:
             )
             for changes in writes
         ]
-        wanted: AbstractSet[str] = (
-            plan.hashes.keys()
-            if any(len(changes.changed) == len(plan.hashes) for changes in writes)
-            else set().union(*(changes.changed for changes in writes))
-        )
-        for doc_id, fields, size in self._changed_docs(plan, wanted):
+        wanted = Selection.union((c.changed for c in writes), len(plan.index))
+        for doc_id, position, fields, size in self._changed_docs(plan, wanted):
             for changes, writer in writers:
-                if doc_id in changes.changed:
+                if changes.changed.holds(position):
                     writer.set(doc_id, fields, size=size)
         for changes, writer in writers:
             for doc_id in changes.vanished:
@@ -658,25 +688,41 @@ class _Run:
             writer.flush()
 
     def _changed_docs(
-        self, plan: _Plan, changed: AbstractSet[str]
-    ) -> Iterator[tuple[str, dict[str, Any], int]]:
-        """(id, stored fields, size) of each ``changed`` row: from memory, or by
-        reading the result again."""
-        if plan.docs is not None and changed <= plan.docs.keys():
-            for doc_id in changed:
-                encoded = plan.docs[doc_id]
-                fields = row_fields(encoded.data, encoded.row_hash)
-                yield doc_id, fields, encoded.size
-            return
+        self, plan: _Plan, wanted: Selection
+    ) -> Iterator[tuple[str, int, dict[str, Any], int]]:
+        """(id, index position, stored fields, size) of each ``wanted`` row: from
+        memory, or by reading the result again."""
+        if plan.docs is not None:
+            ids = list(plan.docs)
+            positions = plan.index.positions(ids)
+            held = wanted.holds_all(positions)
+            # Buffered ids are unique: as many held as wanted means all are here.
+            if int(held.sum()) == len(wanted):
+                for doc_id, position, hold in zip(ids, positions, held, strict=True):
+                    if hold:
+                        encoded = plan.docs[doc_id]
+                        fields = row_fields(encoded.data, encoded.row_hash)
+                        yield doc_id, int(position), fields, encoded.size
+                return
         assert plan.result is not None
         assert plan.codec is not None
         for page in source.pages(plan.result, self.settings, self.services.read_client):
-            for row in page:
-                again = plan.codec.encode_again(row, changed)
-                if again is not None:
-                    doc_id, data = again
-                    fields = row_fields(data, plan.hashes[doc_id].hex())
-                    yield doc_id, fields, plan.large.get(doc_id, SMALL_DOCUMENT_BYTES)
+            known = [
+                (row, row_id)
+                for row in page
+                if (row_id := plan.codec.doc_id_of(row)) is not None
+            ]
+            positions = plan.index.positions([row_id for _, row_id in known])
+            held = wanted.holds_all(positions)
+            for (row, doc_id), position, hold in zip(
+                known, positions, held, strict=True
+            ):
+                if not hold:
+                    continue
+                row_hash = plan.index.hash_at(int(position)).hex()
+                fields = row_fields(plan.codec.values(row), row_hash)
+                size = plan.large.get(doc_id, SMALL_DOCUMENT_BYTES)
+                yield doc_id, int(position), fields, size
 
     def _mark_slots_unequal(self, name: str) -> None:
         """Clears slots_equal before the first write into the unserved slot."""
@@ -689,15 +735,3 @@ class _Run:
     def _set_dry_status(self, report: DatasetReport) -> None:
         if self.request.dry_run:
             report.status = "dry_run"
-
-
-def _compare(
-    hashes: dict[str, bytes], stored: dict[str, bytes], slot: Slot
-) -> _Changes:
-    """What ``slot``, holding ``stored``, needs to hold ``hashes``."""
-    if not stored:
-        # An empty slot needs every row: a view of the ids, not a copy of them.
-        return _Changes(slot, hashes.keys(), [])
-    changed = {doc_id for doc_id, h in hashes.items() if stored.get(doc_id) != h}
-    vanished = [doc_id for doc_id in stored if doc_id not in hashes]
-    return _Changes(slot, changed, vanished)

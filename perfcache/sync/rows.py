@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,22 +91,21 @@ class RowCodec:
             return Rejected(doc_id, problem)
         return Encoded(doc_id, key, data, row_hash, size)
 
-    def encode_again(
-        self, row: Mapping[str, Any], wanted: Container[str]
-    ) -> tuple[str, dict[str, Any]] | None:
-        """The id and values of a row ``encode`` accepted, when its id is wanted.
+    def doc_id_of(self, row: Mapping[str, Any]) -> str | None:
+        """The id of a row, or None when its key cannot make one.
 
-        A second read of the same query result holds the same rows, so the checks and
-        the hash ``encode`` made still stand: only the id and the values are computed
-        again, the two things a write needs that are too big to keep for every row.
+        With ``values``, what a second read of a result ``encode`` accepted needs: the
+        same query result holds the same rows, so the checks and the hash of the
+        first read still stand.
         """
         try:
-            doc_id = docids.doc_id(tuple(row.get(c) for c in self._key_columns))
+            return docids.doc_id(tuple(row.get(c) for c in self._key_columns))
         except InvalidKeyError:
             return None  # rejected by encode, never written
-        if doc_id not in wanted:
-            return None
-        return doc_id, self._encode(row)
+
+    def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The stored values of a row ``encode`` accepted."""
+        return self._encode(row)
 
 
 def content_hash(data: Mapping[str, Any]) -> str:
