@@ -232,26 +232,29 @@ def bench_stack() -> Iterator[Settings]:
 
 
 def run_sync(*args: str, env_extra: dict[str, str] | None = None) -> SyncRun:
-    """One sync through its CLI, as a deployment would run it, with its peak RSS."""
+    """One sync through its CLI, as a deployment would run it, with its peak RSS
+    (measured by bench.peak: this process's own memory must not count)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [PYTHON, "-m", "perfcache.sync", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - started
-    if process.returncode != 0:
-        raise RuntimeError(
-            f"the sync exited {process.returncode}; its summary: {output[-2000:]!r}"
+    with tempfile.TemporaryDirectory(prefix="perfcache-peak-") as folder:
+        peak_file = Path(folder) / "peak.json"
+        launcher = [PYTHON, "-m", "bench.peak", str(peak_file)]
+        started = time.monotonic()
+        completed = subprocess.run(
+            [*launcher, PYTHON, "-m", "perfcache.sync", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=False,
         )
-    # ru_maxrss is in KiB on Linux.
-    return SyncRun(json.loads(output), seconds, usage.ru_maxrss / 1024)
+        seconds = time.monotonic() - started
+        output = completed.stdout
+        if completed.returncode != 0:
+            raise RuntimeError(
+                f"the sync exited {completed.returncode}; its summary: "
+                f"{output[-2000:]!r}"
+            )
+        peak = float(json.loads(peak_file.read_text())["peak_rss_mb"])
+    return SyncRun(json.loads(output), seconds, peak)
 
 
 def measure_sync_vs_floor(

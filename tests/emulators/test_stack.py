@@ -59,11 +59,18 @@ def test_every_server_listens_on_loopback_only(stack: dict[str, str]) -> None:
             pass
 
 
-def test_up_then_down_leaves_no_process(tmp_path: Path) -> None:
+def test_up_then_down_leaves_no_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HEAP", "768m")
+
     local_stack.up(tmp_path, "probe-project")
     pids = [int(p.read_text()) for p in (tmp_path / "pids").glob("*.pid")]
     assert len(pids) == 3
     assert (tmp_path / "env").read_text().count("127.0.0.1") == 4
+    firestore_pid = (tmp_path / "pids" / "firestore.pid").read_text().strip()
+    argv = Path(f"/proc/{firestore_pid}/cmdline").read_bytes().split(b"\0")
+    assert b"-Xmx768m" in argv
 
     stopped = local_stack.down(tmp_path)
 
@@ -80,3 +87,18 @@ def test_a_missing_emulator_fails_with_what_to_install(
 
     with pytest.raises(local_stack.StackError, match="google-cloud-cli-firestore"):
         local_stack.up(tmp_path / "state", "probe-project")
+
+
+def test_a_malformed_emulator_heap_fails_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HEAP", "12 GB")
+
+    with pytest.raises(
+        local_stack.StackError, match="such as 8g or 6144m; found '12 GB'"
+    ):
+        local_stack.up(tmp_path / "state", "probe-project")
+
+    assert not (tmp_path / "state" / "pids").exists() or not list(
+        (tmp_path / "state" / "pids").glob("*.pid")
+    )
