@@ -142,8 +142,8 @@ class DuplicateKeys:
         return False
 
     def repeat(self, key: Sequence[Any]) -> None:
-        """Records a row whose key an earlier row had, for a caller that keeps the
-        ids it has seen itself (the sync's id -> hash map) instead of a second set."""
+        """Records a row whose key an earlier row had, for a caller that knows it
+        without this object's set of ids."""
         self.count += 1
         if len(self._examples) < self._limit:
             self._examples.append(tuple(key))

@@ -533,6 +533,10 @@ class _Run:
         plan.docs = {} if plan.result.total_rows <= buffer_limit else None
         checksum = Checksum()
         rejects: list[dict[str, str]] = []
+        # Ids of rejected rows, to catch a key shared with another row; past the
+        # reject limit the dataset fails anyway, so no more are kept.
+        rejected_ids: list[str] = []
+        most_rejects = int(plan.result.total_rows * self.settings.reject_share_limit)
         started = time.monotonic()
         for page in source.pages(plan.result, self.settings, self.services.read_client):
             self._keep_lease()
@@ -544,6 +548,8 @@ class _Run:
                         rejects.append(
                             {"doc_id": encoded.doc_id, "reason": encoded.reason}
                         )
+                    if encoded.keyed and len(rejected_ids) <= most_rejects:
+                        rejected_ids.append(encoded.doc_id)
                     continue
                 plan.index.add(encoded.doc_id, bytes.fromhex(encoded.row_hash))
                 checksum.add(encoded.doc_id, encoded.row_hash)
@@ -564,7 +570,7 @@ class _Run:
             )
         if rejects:
             self.report.rejects[dataset.name] = rejects
-        repeated = plan.index.freeze()
+        repeated = plan.index.freeze() | _repeated_by_rejects(plan.index, rejected_ids)
         if repeated:
             self._name_duplicates(plan, repeated)
         share = report.rejected / report.rows_read if report.rows_read else 0.0
@@ -585,11 +591,18 @@ class _Run:
         assert plan.codec is not None
         duplicates = docids.DuplicateKeys(plan.dataset.key)
         for page in source.pages(plan.result, self.settings, self.services.read_client):
+            self._keep_lease()
             for row in page:
-                encoded = plan.codec.encode(row)
-                if isinstance(encoded, Encoded) and digest(encoded.doc_id) in repeated:
-                    duplicates.add(encoded.doc_id, encoded.key)
+                doc_id = plan.codec.doc_id_of(row)
+                if doc_id is not None and digest(doc_id) in repeated:
+                    duplicates.add(doc_id, plan.codec.key_of(row))
         duplicates.check(plan.dataset.name)
+        # Never go on with repeated records, even when the second read disagrees.
+        raise TransientError(
+            f"dataset {plan.dataset.name!r}: expected the second read of the result "
+            "to show the keys the first read repeated; found none repeated. The "
+            "result changed between the two reads; the next run reads it again."
+        )
 
     def _stored_hashes(
         self, dataset: Dataset, slot: Slot, report: DatasetReport
@@ -735,3 +748,17 @@ class _Run:
     def _set_dry_status(self, report: DatasetReport) -> None:
         if self.request.dry_run:
             report.status = "dry_run"
+
+
+def _repeated_by_rejects(index: RowIndex, rejected_ids: Sequence[str]) -> set[bytes]:
+    """Digests of rejected rows' ids that another row of the result also has."""
+    repeated: set[bytes] = set()
+    seen: set[bytes] = set()
+    for doc_id, position in zip(
+        rejected_ids, index.positions(rejected_ids), strict=True
+    ):
+        key = digest(doc_id)
+        if position >= 0 or key in seen:
+            repeated.add(key)
+        seen.add(key)
+    return repeated

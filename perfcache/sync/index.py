@@ -60,10 +60,14 @@ class RowIndex:
     def add(self, doc_id: str, row_hash: bytes) -> None:
         """Appends one row; ``row_hash`` is its 16-byte content hash."""
         if self._pending is None:
-            raise RuntimeError("expected an open index; found it frozen")
+            raise RuntimeError(
+                "expected an open index; found it frozen. Add every row before "
+                "freeze()."
+            )
         if len(row_hash) != HASH_BYTES:
             raise ValueError(
-                f"expected a {HASH_BYTES}-byte row hash; found {len(row_hash)} bytes"
+                f"expected a {HASH_BYTES}-byte row hash; found {len(row_hash)} bytes. "
+                "Pass the digest's bytes, not its hex text."
             )
         self._pending += digest(doc_id)
         self._pending += row_hash
@@ -93,6 +97,16 @@ class RowIndex:
         return self.positions_of_digests(_digests(doc_ids))
 
     def positions_of_digests(self, keys: npt.NDArray[np.bytes_]) -> Positions:
+        """Each digest's position in the frozen index, or -1 where it is not there.
+
+        An open index refuses: it would answer -1 for every id, and a diff would then
+        take every stored row for a vanished one.
+        """
+        if self._pending is not None:
+            raise RuntimeError(
+                "expected a frozen index; found it still open. Call freeze() after "
+                "the last add()."
+            )
         if not len(self._keys) or not len(keys):
             return np.full(len(keys), -1, dtype=np.intp)
         found = np.searchsorted(self._keys, keys)
@@ -101,6 +115,7 @@ class RowIndex:
         return np.where(hit, clipped, -1).astype(np.intp)
 
     def position(self, doc_id: str) -> int:
+        """One id's position, or -1; for a page of ids, ``positions`` is faster."""
         return int(self.positions([doc_id])[0])
 
     def hash_at(self, position: int) -> bytes:
@@ -108,6 +123,7 @@ class RowIndex:
         return self._records[position : position + 1]["hash"].tobytes()
 
     def hashes_at(self, positions: Positions) -> npt.NDArray[np.bytes_]:
+        """The row hashes at ``positions``, as fixed-width values to compare."""
         return self._records["hash"][positions]
 
     def _padded_key(self, position: int) -> bytes:

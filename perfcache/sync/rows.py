@@ -50,8 +50,10 @@ class Encoded:
 
 @dataclass(frozen=True)
 class Rejected:
+    # The row's id, or a description of its key when the key cannot make one.
     doc_id: str
     reason: str
+    keyed: bool = True
 
 
 class RowCodec:
@@ -72,11 +74,13 @@ class RowCodec:
 
     def encode(self, row: Mapping[str, Any]) -> Encoded | Rejected:
         """The row's document, or why Firestore cannot hold it."""
-        key = tuple(row.get(column) for column in self._key_columns)
+        key = self.key_of(row)
         try:
             doc_id = docids.doc_id(key)
         except InvalidKeyError as error:
-            return Rejected(docids.describe_key(self._key_columns, key), str(error))
+            return Rejected(
+                docids.describe_key(self._key_columns, key), str(error), keyed=False
+            )
         try:
             data = self._encode(row)
         except ValueConversionError as error:
@@ -99,12 +103,17 @@ class RowCodec:
         first read still stand.
         """
         try:
-            return docids.doc_id(tuple(row.get(c) for c in self._key_columns))
+            return docids.doc_id(self.key_of(row))
         except InvalidKeyError:
             return None  # rejected by encode, never written
 
+    def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The row's key values, in the declared order."""
+        return tuple(row.get(column) for column in self._key_columns)
+
     def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """The stored values of a row ``encode`` accepted."""
+        """The stored values of a row ``encode`` accepted (raises
+        ValueConversionError for one it rejected for its values)."""
         return self._encode(row)
 
 

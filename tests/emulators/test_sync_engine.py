@@ -305,6 +305,28 @@ def test_rows_firestore_cannot_hold_are_rejected_counted_and_listed(
     assert "NULL" in synced.rejects["reject_probe"][0]["reason"]
 
 
+def test_a_rejected_row_sharing_a_key_with_a_kept_one_fails_the_dataset(
+    fast: Settings, services: Any, firestore: fs.Client
+) -> None:
+    # The second SCH-0007 row cannot be stored (over 1 MiB); writing the first under
+    # that id would hide that the key is not unique.
+    sql = (
+        "SELECT school_id AS k, school_name AS v FROM `{warehouse}.schools` "
+        "UNION ALL SELECT 'SCH-0007' AS k, REPEAT('x', 1100000) AS v"
+    )
+    shared = inline("shared_probe", sql, ("k",))
+    tolerant = replace(fast, reject_share_limit=0.1)
+
+    report = run_sync(tolerant, SyncRequest(force=True), services, [shared])
+
+    line = report.datasets["shared_probe"]
+    assert (report.status, line.status, line.rejected) == ("failed", "failed", 1)
+    assert "DuplicateKeyError" in line.reason
+    assert "found 1 rows repeating an earlier key" in line.reason
+    assert "k='SCH-0007'" in line.reason
+    assert not list(firestore.collection("shared_probe_a").limit(1).stream())
+
+
 def test_a_live_lease_makes_a_second_run_report_already_running(
     fast: Settings, services: Any, firestore: fs.Client
 ) -> None:

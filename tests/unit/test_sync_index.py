@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from perfcache.sync.index import RowIndex, Selection, compare, digest
 
 
@@ -90,3 +92,11 @@ def test_a_union_of_selections_holds_what_any_of_them_holds() -> None:
     assert len(union) == 2
     assert not union.holds(index.position("s:b"))
     assert not union.holds(-1)
+
+
+def test_an_open_index_refuses_lookups_that_would_call_every_row_vanished() -> None:
+    index = RowIndex()
+    index.add("s:a", _hash("a"))
+
+    with pytest.raises(RuntimeError, match="Call freeze"):
+        compare(index, [[("s:a", _hash("a"))]])
