@@ -51,9 +51,9 @@ CHANGE_SHARE = 0.01
 SCALE_RSS_TARGET_MB = 300
 SCALE_LINEARITY_TARGET = 1.1
 BATCH = 500  # Firestore's write limit per commit
-# The local server sends a query's whole result as one Arrow batch; for the large
-# sample that one batch alone would dwarf the sync's own memory, so the scale run
-# pages both of its syncs through REST (docs/scaling.md).
+# The local server sends a query's whole result as one Arrow batch (the
+# storage_batches measure); for the large sample that batch alone would dwarf the
+# sync's own memory, so the scale run pages both of its syncs through REST.
 LARGE_ENV = {"PERFCACHE_USE_STORAGE_API": "false"}
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "--large",
         action="store_true",
         help="only the scale measure: full syncs of the medium and large samples "
-        "(about 50 min on a 2-core machine; the Firestore emulator needs about 16 GB)",
+        "(about 35 min on 2 cores; the Firestore emulator takes an 18 GB heap)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", type=Path, default=REPORT)
@@ -244,19 +244,27 @@ def run_sync(*args: str, env_extra: dict[str, str] | None = None) -> SyncRun:
         peak_file = Path(folder) / "peak.json"
         launcher = [PYTHON, "-m", "bench.peak", str(peak_file)]
         started = time.monotonic()
-        completed = subprocess.run(
+        process = subprocess.Popen(
             [*launcher, PYTHON, "-m", "perfcache.sync", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            check=False,
         )
+        try:
+            output, _ = process.communicate()
+        except BaseException:
+            # Stopped (SIGTERM, Ctrl-C): the launcher passes the stop to the sync,
+            # which must not outlive the servers this run is about to stop.
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            raise
         seconds = time.monotonic() - started
-        output = completed.stdout
-        if completed.returncode != 0:
+        if process.returncode != 0:
             raise RuntimeError(
-                f"the sync exited {completed.returncode}; its summary: "
-                f"{output[-2000:]!r}"
+                f"the sync exited {process.returncode}; its summary: {output[-2000:]!r}"
             )
         peak = float(json.loads(peak_file.read_text())["peak_rss_mb"])
     return SyncRun(json.loads(output), seconds, peak)
@@ -604,12 +612,12 @@ NOTES = """## How to read it
 - **Scale**: `make bench` compares the medium full sync with the small one (about 100x
   the rows), both reading through the Storage Read API. `make bench-large` compares
   the medium and large (1,682,580 rows, 3,365,160 document writes) full syncs, both
-  through REST pages, since the local BigQuery server sends up to a million rows as
-  one Storage Read batch (Google's sends batches of about 1,000 rows). Peak RSS is the
-  sync process's own: each sync starts through bench/peak.py, because a child's
-  `ru_maxrss` on Linux also counts the process it was forked from (here, the
-  benchmark holding a loaded sample). Runs before 2026-12-04 23:00 UTC reported that
-  inflated figure (624 MB for the medium sync).
+  through REST pages, since the local BigQuery server sends a whole result as one
+  Storage Read batch (the storage_batches row). Peak RSS is the sync process's own:
+  each sync starts through bench/peak.py, because a child's `ru_maxrss` on Linux also
+  counts the process it was forked from (here, the benchmark holding a loaded
+  sample). Results before commit fcf4a9c carry that inflated figure (624 MB for the
+  medium sync).
 - **API under load** starts after one request per path, so it measures a warm
   instance; the cold path is (b).
 - **BigQuery bytes**: the local BigQuery server reports 0 bytes processed. On BigQuery
@@ -622,23 +630,31 @@ NOTES = """## How to read it
 
 - **a/b, the cold API path, on the medium sample.** Path (b) answers from Firestore
   queries, and the Firestore emulator has no indexes: the emulator-scan row above shows
-  the same 50-row query taking 4.4 s on the 302,761-document collection and 0.3 s on a
+  the same 50-row query taking 4.3 s on the 302,761-document collection and 0.3 s on a
   659-document copy. On Firestore that query is served from a composite index in a
   time that follows the 50 rows returned, not the collection. On the small sample,
-  where the collection holds 2,345 documents, the same run's code passes (a/b 5.6 on
-  2026-12-04 with `make bench-quick`). The emulator is the floor here; (c) and the
-  load test, which read no Firestore rows once warm, are not affected.
+  where the collection holds 2,345 documents, the same code passes (a/b 5.5 with
+  `make bench-quick` on 2026-12-04). The emulator is the floor here; (c) and the load
+  test, which read no Firestore rows once warm, are not affected.
+- **Scale, peak RSS through the Storage Read API (357 MB for the medium sample).**
+  The local Storage Read server sent teacher_data's 302,761 rows as one record batch
+  (46 MB in Arrow, the storage_batches row), and the sync holds a batch while it turns
+  it into rows a page at a time, next to the gRPC message it came in. The same sync
+  through REST pages peaked at 211 MB (`make bench-large`, below). Google's Storage
+  Read API sends batches of about 1,000 rows, so there the batch costs what a REST page
+  does; this miss is the local server's batch size, and a real project is where to
+  confirm it.
 - **Scale to the large sample passes, with little margin on time**: 5.39x the
-  medium sync's time for 4.99x the rows, against a ceiling of 5.49x. The sync's own
-  work is linear (each row is encoded and hashed once, and its 32-byte index record
-  sorted once); the Firestore emulator's commits slow as its heap fills (it held about
-  14 GB for the 3.4 million documents; the JVM needs `FIRESTORE_EMULATOR_HEAP=18g`,
-  which `make bench-large` sets).
-- **`make bench` duration.** 19 min 13 s including setup, just inside 20. The floor
-  and the sync take 9 minutes between them (the emulator commits about 2,500
-  documents a second, and each writes 674,012); the re-syncs take 6 (a forced re-read
-  of every result, an unforced run, and the 1% change, which reads the spare slot's
-  302,761 hashes).
+  medium sync's time for 4.99x the rows, against a ceiling of 5.49x. Per row the sync
+  encodes and hashes once, re-encodes the values for the write pass and sorts one
+  32-byte index record (the sort takes 0.4 s at this size, measured alone); the
+  Firestore emulator's commits slow as its heap fills (it held about 14 GB for the
+  3.4 million documents, hence `FIRESTORE_EMULATOR_HEAP=18g` in `make bench-large`).
+- **`make bench` duration.** 17 min 37 s for the measures, inside 20. The floor and
+  the sync take 8 minutes between them (the emulator commits about 3,000 documents a
+  second, and each writes 674,012); the re-syncs take 6 (a forced re-read of every
+  result, an unforced run, and the 1% change, which reads the spare slot's 302,761
+  hashes).
 """
 
 

@@ -13,6 +13,6 @@ bench-quick: setup ## the same measures on the small sample, under 3 min
 # Firestore emulator's heap) outgrow its default heap; a set FIRESTORE_EMULATOR_HEAP
 # wins.
 bench-large: export FIRESTORE_EMULATOR_HEAP ?= 18g
-bench-large: setup ## scale alone: full syncs of the medium and large samples, ~50 min
+bench-large: setup ## scale alone: full syncs of the medium and large samples, ~35 min
 	$(VENV)/bin/python -m bench.run --large --out bench/results/large.json \
 		--report build/benchmarks-large.md

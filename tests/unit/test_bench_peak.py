@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench import peak
@@ -42,3 +44,25 @@ def test_the_command_peak_and_exit_code_come_back(tmp_path: Path) -> None:
 
 def test_a_call_without_a_command_says_how_to_use_it() -> None:
     assert peak.main(["only-an-output-file"]) == 2
+
+
+def test_a_stop_sent_to_the_launcher_reaches_the_command(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    code = (
+        "import pathlib, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "time.sleep(60)\n"
+    )
+    out = tmp_path / "peak.json"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "bench.peak", str(out), sys.executable, "-c", code]
+    )
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    launcher.send_signal(signal.SIGTERM)
+
+    assert launcher.wait(timeout=30) == 7
+    assert json.loads(out.read_text())["peak_rss_mb"] > 0
