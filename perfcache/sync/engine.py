@@ -639,16 +639,12 @@ class _Run:
         report.inserted, report.updated = changes.inserted, changes.updated
         report.unchanged = len(plan.index) - len(plan.changed)
         report.deleted = len(plan.vanished)
-        if plan.docs is not None:
-            # Keep only what the writes need (the level step writes the same rows,
-            # and a first load's second slot is empty or a crash's leftovers).
-            keep = plan.changed if plan.previous is not None else None
+        if plan.docs is not None and plan.previous is not None:
+            # Keep only what the writes need: the level step writes the same rows.
+            # A first load keeps every row: its second slot is empty or holds a
+            # crash's leftovers, and is diffed on its own.
             ids = list(plan.docs)
-            held = (
-                keep.holds_all(plan.index.positions(ids))
-                if keep is not None
-                else [True] * len(ids)
-            )
+            held = plan.changed.holds_all(plan.index.positions(ids))
             plan.docs = {i: plan.docs[i] for i, h in zip(ids, held, strict=True) if h}
 
     def _changes(self, plan: _Plan, slot: Slot, report: DatasetReport) -> _Changes:
