@@ -39,7 +39,14 @@ from tools import stack
 REPO = stack.REPO
 RESULTS = REPO / "bench" / "results" / "latest.json"
 LARGE_RESULTS = REPO / "bench" / "results" / "large.json"
+QUICK_RESULTS = REPO / "bench" / "results" / "quick.json"
 REPORT = REPO / "docs" / "benchmarks.md"
+# Where each kind of run writes when not told: only the medium run is published.
+DEFAULT_OUTPUT = {
+    "medium": (RESULTS, REPORT),
+    "small": (QUICK_RESULTS, REPO / "build" / "benchmarks-quick.md"),
+    "large": (LARGE_RESULTS, REPO / "build" / "benchmarks-large.md"),
+}
 PROJECT = "bench-perfcache"
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 
@@ -84,10 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         "--large",
         action="store_true",
         help="only the scale measure: full syncs of the medium and large samples "
-        "(about 35 min on 2 cores; the Firestore emulator takes an 18 GB heap)",
+        "(about 35 min on 2 cores; `make bench-large` gives the Firestore emulator "
+        "the 18 GB heap it needs)",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results file (default: bench/results/latest.json for the medium run, "
+        "quick.json or large.json beside it for the others)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="readable report (default: docs/benchmarks.md for the medium run, "
+        "build/benchmarks-quick.md or build/benchmarks-large.md for the others)",
+    )
     parser.add_argument(
         "--render",
         type=Path,
@@ -97,14 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # A stopped run (kill, CI timeout) still stops its servers and its sync.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    scale = "large" if args.large else "small" if args.quick else "medium"
     if args.render is not None:
-        args.report.write_text(render_report(json.loads(args.render.read_text())))
-        print(f"wrote {args.report}", file=sys.stderr)
+        result = json.loads(args.render.read_text())
+        report = args.report or DEFAULT_OUTPUT[result["scale"]][1]
+        report.write_text(render_report(result, args.render))
+        print(f"wrote {report}", file=sys.stderr)
         return 0
+    args.out = args.out or DEFAULT_OUTPUT[scale][0]
+    args.report = args.report or DEFAULT_OUTPUT[scale][1]
     if args.large:
         return large_run(args.out, args.report)
 
-    scale = "small" if args.quick else "medium"
     started = time.monotonic()
     with bench_stack() as settings:
         bigquery = clients.bigquery_client(settings)
@@ -177,7 +199,9 @@ def publish(
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
-    report.write_text(render_report(result))
+    out.with_suffix(".partial").unlink(missing_ok=True)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(render_report(result, out))
     print(render_table(measures))
     print(f"\nwrote {out} and {report}", file=sys.stderr)
     return 0
@@ -534,7 +558,8 @@ def render_table(measures: dict[str, dict[str, Any]]) -> str:
         "scale_large": _scale_figure,
         "cold_import": lambda m: f"{m['import_ms']} ms",
         "storage_batches": lambda m: (
-            f"{m['rows']} rows in {m['batches']} batches; the largest "
+            f"{m['rows']} rows in {m['batches']} "
+            f"batch{'' if m['batches'] == 1 else 'es'}; the largest "
             f"{m['largest_batch_rows']} rows, {m['largest_batch_mb']} MB in Arrow"
         ),
     }
@@ -555,8 +580,9 @@ def render_table(measures: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_report(result: dict[str, Any]) -> str:
-    """The readable report; a medium run's includes the latest large-sample run."""
+def render_report(result: dict[str, Any], raw: Path) -> str:
+    """The readable report of the results saved in ``raw``; a medium run's includes
+    the latest large-sample run and the notes on reading it."""
     large = None
     if result["scale"] == "medium" and LARGE_RESULTS.exists():
         large = json.loads(LARGE_RESULTS.read_text())
@@ -574,13 +600,27 @@ def render_report(result: dict[str, Any]) -> str:
         "`make bench-quick`: the small one). Every figure below comes from one run "
         "on one machine, so the ratios "
         "compare like with like; absolute times on a shared machine are not the "
-        "point. The raw samples are in `bench/results/latest.json`.\n\n"
+        f"point. The raw samples are in `{_shown(raw)}`.\n\n"
         f"{_run_line(result)}\n\n"
         + render_table(result["measures"])
         + "\n\n"
         + scale_section
-        + NOTES
+        + (NOTES if result["scale"] == "medium" else OTHER_NOTES)
     )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+OTHER_NOTES = """## How to read it
+
+What each measure means, and the misses of the published medium run with what limits
+them, are in docs/benchmarks.md. Its figures are the medium sample's, not this run's.
+"""
 
 
 def _run_line(result: dict[str, Any]) -> str:
