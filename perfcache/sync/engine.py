@@ -147,9 +147,6 @@ class _Changes:
     slot: Slot
     changed: Selection
     vanished: list[str]
-    # Of the changed rows, those the slot lacked and those it held with another hash.
-    inserted: int = 0
-    updated: int = 0
 
 
 @dataclass
@@ -634,9 +631,10 @@ class _Run:
 
     def _diff(self, plan: _Plan) -> None:
         report = plan.report
-        changes = self._changes(plan, plan.target, report)
-        plan.changed, plan.vanished = changes.changed, changes.vanished
-        report.inserted, report.updated = changes.inserted, changes.updated
+        stored = self._stored_hashes(plan.dataset, plan.target, report)
+        comparison = compare(plan.index, stored)
+        plan.changed, plan.vanished = comparison.changed, comparison.vanished
+        report.inserted, report.updated = comparison.inserted, comparison.updated
         report.unchanged = len(plan.index) - len(plan.changed)
         report.deleted = len(plan.vanished)
         if plan.docs is not None and plan.previous is not None:
@@ -652,13 +650,7 @@ class _Run:
         comparison = compare(
             plan.index, self._stored_hashes(plan.dataset, slot, report)
         )
-        return _Changes(
-            slot,
-            comparison.changed,
-            comparison.vanished,
-            inserted=comparison.inserted,
-            updated=comparison.updated,
-        )
+        return _Changes(slot, comparison.changed, comparison.vanished)
 
     def _apply(self, plan: _Plan, writes: list[_Changes]) -> None:
         """Sets the changed rows and deletes the vanished ids, in one pass over the
